@@ -1,0 +1,29 @@
+// swift-tools-version:6.0
+// Egress Milter: an outbound spam filter loaded by Postfix or Sendmail as a milter.
+import PackageDescription
+
+let package = Package(
+    name: "EgressMilter",
+    products: [
+        .library(name: "Milter", targets: ["Milter"]),
+        .library(name: "EgressCore", targets: ["EgressCore"]),
+        .executable(name: "egress-milter", targets: ["egress-milter"]),
+    ],
+    targets: [
+        // Debian's C libraries, found through pkg-config.
+        .systemLibrary(name: "CMilter", pkgConfig: "milter", providers: [.apt(["libmilter-dev"])]),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // C helpers for the variadic libmilter and syslog calls that Swift cannot import.
+        .target(name: "CMilterShim", dependencies: ["CMilter"]),
+
+        .target(name: "Milter", dependencies: ["CMilter", "CMilterShim"]),
+        .target(name: "EgressCore", dependencies: ["CYAML"]),
+        .executableTarget(name: "egress-milter", dependencies: ["Milter", "EgressCore", "CMilterShim"]),
+        // A listener that MilterTests start in a child process, because smfi_main runs once per process.
+        .executableTarget(name: "milter-test-listener", dependencies: ["Milter"], path: "Tests/MilterTestListener"),
+
+        .testTarget(name: "MilterTests", dependencies: ["Milter"]),
+        .testTarget(name: "EgressCoreTests", dependencies: ["EgressCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["EgressCore"]),
+    ]
+)
