@@ -1,0 +1,237 @@
+// The daemon's start-up sequence, reload and shutdown:
+//   block signals → parse options → load configuration → open socket and directories as root →
+//   drop privileges → serve until SIGTERM/SIGHUP, reloading on SIGUSR1.
+// It must refuse to start with an invalid configuration and must keep the running one when a
+// reload finds the new file invalid. Exit status: 0 after a clean stop, 1 on a configuration or
+// start-up error, 2 on a usage error.
+import EgressCore
+import Foundation
+import Glibc
+import Milter
+
+let egressMilterVersion = "0.1.0"
+
+enum Daemon {
+    static func main(arguments: [String]) -> Int32 {
+        // Before any thread exists, so every thread libmilter starts inherits the mask: libmilter
+        // waits for SIGHUP, SIGTERM and SIGINT in its own thread, and SIGUSR1 is ours.
+        blockHandledSignals()
+        signal(SIGPIPE, SIG_IGN)
+
+        let options: CommandLineOptions
+        do {
+            options = try parseCommandLine(arguments)
+        } catch {
+            printError("egress-milter: \(error)")
+            return 2
+        }
+        if options.showHelp {
+            print(usageText)
+            return 0
+        }
+        if options.showVersion {
+            print("egress-milter \(egressMilterVersion)")
+            return 0
+        }
+
+        let configuration: Configuration
+        let configurationSource: String
+        do {
+            (configuration, configurationSource) = try loadConfiguration(options)
+        } catch {
+            printError("egress-milter: \(error)")
+            return 1
+        }
+
+        if options.checkConfiguration {
+            print("# configuration OK: \(configurationSource)")
+            print(configuration.summary())
+            return 0
+        }
+
+        let logger = Logger(
+            destination: options.foreground ? .standardError : .syslog,
+            level: LogLevel(configuration.logLevel))
+        do {
+            try serve(configuration: configuration, source: configurationSource, options: options, logger: logger)
+            logger.notice("stopped")
+            return 0
+        } catch {
+            logger.error("cannot start: \(error)")
+            if !options.foreground {
+                printError("egress-milter: cannot start: \(error)")
+            }
+            return 1
+        }
+    }
+
+    /// Loads the configuration file, or the built-in defaults when the default path does not
+    /// exist. A path given with --config must exist.
+    static func loadConfiguration(_ options: CommandLineOptions) throws -> (Configuration, String) {
+        var configuration: Configuration
+        var source = options.configurationPath
+        if FileManager.default.fileExists(atPath: options.configurationPath) {
+            configuration = try Configuration.load(contentsOf: options.configurationPath)
+        } else if options.configurationPathGiven {
+            throw StartupError(description: "configuration file \(options.configurationPath) not found")
+        } else {
+            configuration = Configuration.defaults
+            source = "built-in defaults (\(options.configurationPath) does not exist)"
+        }
+        if let listen = options.listen {
+            try validateListenSpec(listen)
+            configuration.listen = listen
+        }
+        return (configuration, source)
+    }
+
+    static func validateListenSpec(_ spec: String) throws {
+        let schemes = ["unix:", "local:", "inet:", "inet6:"]
+        guard let scheme = schemes.first(where: { spec.hasPrefix($0) }), spec.count > scheme.count else {
+            throw UsageError(description: "invalid listen spec '\(spec)'; expected unix:/path, inet:PORT@HOST or inet6:PORT@HOST")
+        }
+    }
+
+    static func serve(configuration: Configuration, source: String, options: CommandLineOptions, logger: Logger) throws {
+        let policySource = PolicySource(ActivePolicy(configuration: configuration))
+        var milterConfiguration = MilterConfiguration(name: "egress-milter", listen: configuration.listen)
+        milterConfiguration.actions = [.addHeaders, .changeHeaders, .quarantine, .setMacroList]
+        milterConfiguration.stages = [.connect, .helo, .envelopeFrom, .envelopeRecipient, .header, .body, .endOfMessage]
+        milterConfiguration.macros = requestedMacros
+        milterConfiguration.timeoutSeconds = configuration.timeoutSeconds
+        milterConfiguration.failureReply = Reply(failAction: configuration.failAction)
+        milterConfiguration.socketMode = configuration.socketMode
+
+        let runningAsRoot = geteuid() == 0
+        var account: Account?
+        if runningAsRoot {
+            let user = try Account.named(configuration.user)
+            account = user
+            try prepareDirectory(configuration.stateDirectory, owner: user.uid, group: user.gid, mode: 0o750)
+            if let socketPath = unixSocketPath(configuration.listen) {
+                let group = try groupID(named: configuration.socketGroup)
+                milterConfiguration.socketGroup = group
+                // Only the MTA's group may enter the directory and use the socket.
+                try prepareDirectory((socketPath as NSString).deletingLastPathComponent, owner: user.uid, group: group, mode: 0o750)
+            }
+        }
+
+        let server = MilterServer(
+            configuration: milterConfiguration,
+            log: { level, message in logger.log(level, message) },
+            makeSession: { EgressSession(policySource: policySource, logger: logger) })
+        try server.open()
+        if runningAsRoot, let account, let socketPath = unixSocketPath(configuration.listen) {
+            // libmilter creates the socket as root; the daemon must be able to remove it at exit.
+            _ = chown(socketPath, account.uid, milterConfiguration.socketGroup ?? account.gid)
+        }
+        if let account {
+            try dropPrivileges(to: account)
+        }
+
+        startReloadThread(options: options, policySource: policySource, logger: logger)
+        logger.notice("starting egress-milter \(egressMilterVersion): listen=\(configuration.listen) config=\(logValue(source)) user=\(currentUserName())")
+        try server.run()
+    }
+
+    /// Waits for SIGUSR1 on a thread of its own and reloads the configuration each time. An
+    /// invalid file is reported and the running configuration stays in force.
+    static func startReloadThread(options: CommandLineOptions, policySource: PolicySource, logger: Logger) {
+        let thread = Thread {
+            var signals = sigset_t()
+            sigemptyset(&signals)
+            sigaddset(&signals, SIGUSR1)
+            while true {
+                var received: Int32 = 0
+                guard sigwait(&signals, &received) == 0 else { continue }
+                reload(options: options, policySource: policySource, logger: logger)
+            }
+        }
+        thread.name = "reload"
+        thread.start()
+    }
+
+    static func reload(options: CommandLineOptions, policySource: PolicySource, logger: Logger) {
+        let running = policySource.current.configuration
+        var fresh: Configuration
+        let source: String
+        do {
+            (fresh, source) = try loadConfiguration(options)
+        } catch {
+            logger.error("reload failed, keeping the running configuration: \(error)")
+            return
+        }
+
+        // These are bound at start-up: the socket is open and root is gone.
+        let restartOnly: [(String, Bool)] = [
+            ("listen", fresh.listen != running.listen),
+            ("user", fresh.user != running.user),
+            ("state_directory", fresh.stateDirectory != running.stateDirectory),
+            ("socket", fresh.socketMode != running.socketMode || fresh.socketGroup != running.socketGroup),
+            ("timeout", fresh.timeoutSeconds != running.timeoutSeconds),
+            ("fail_action", fresh.failAction != running.failAction),
+        ]
+        for (key, changed) in restartOnly where changed {
+            logger.warning("reload: a change of '\(key)' takes effect only after a restart")
+        }
+        fresh.listen = running.listen
+        fresh.user = running.user
+        fresh.stateDirectory = running.stateDirectory
+        fresh.socketMode = running.socketMode
+        fresh.socketGroup = running.socketGroup
+        fresh.timeoutSeconds = running.timeoutSeconds
+        fresh.failAction = running.failAction
+
+        policySource.replace(with: ActivePolicy(configuration: fresh))
+        logger.level = LogLevel(fresh.logLevel)
+        logger.notice("configuration reloaded from \(logValue(source))")
+    }
+}
+
+func blockHandledSignals() {
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    for signal in [SIGHUP, SIGTERM, SIGINT, SIGUSR1] {
+        sigaddset(&signals, signal)
+    }
+    pthread_sigmask(SIG_BLOCK, &signals, nil)
+}
+
+/// Returns the file path of a `unix:` or `local:` listen spec, or nil for a TCP spec.
+func unixSocketPath(_ spec: String) -> String? {
+    for scheme in ["unix:", "local:"] where spec.hasPrefix(scheme) {
+        return String(spec.dropFirst(scheme.count))
+    }
+    return nil
+}
+
+func currentUserName() -> String {
+    guard let entry = getpwuid(geteuid()) else { return "uid \(geteuid())" }
+    return String(cString: entry.pointee.pw_name)
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+extension Reply {
+    init(failAction: Action) {
+        switch failAction {
+        case .accept: self = .accept
+        case .reject: self = .reject
+        default: self = .tempfail
+        }
+    }
+}
+
+extension LogLevel {
+    init(_ setting: LogLevelSetting) {
+        switch setting {
+        case .debug: self = .debug
+        case .info: self = .info
+        case .notice: self = .notice
+        case .warning: self = .warning
+        case .error: self = .error
+        }
+    }
+}
