@@ -1,0 +1,116 @@
+// The far end of the throwaway Postfix: Postfix's smtp-sink listening on a loopback port and
+// writing every message it receives to a file of its own, which the tests read back.
+//
+// smtp-sink names each file from a strftime template plus a pseudo-random hex suffix. The
+// template includes the second, so two messages share a name only when they arrive in the same
+// second and draw the same 32-bit suffix; a test that counts messages would then see one too few.
+import Foundation
+import Glibc
+
+/// One message as smtp-sink stored it: its own X-* envelope headers, then the message.
+struct SinkMessage {
+    var fileName: String
+    var bytes: [UInt8]
+
+    /// Header fields from the top of the file up to the first empty line, unfolded. The
+    /// smtp-sink envelope fields (X-Mail-Args, X-Rcpt-Args) come first.
+    var headers: [(name: String, value: String)] {
+        var fields: [(name: String, value: String)] = []
+        let text = String(decoding: bytes, as: UTF8.self)
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = line.hasSuffix("\r") ? line.dropLast() : line
+            if line.isEmpty { break }
+            if line.first == " " || line.first == "\t" {
+                if !fields.isEmpty { fields[fields.count - 1].value += " " + line.trimmingCharacters(in: .whitespaces) }
+                continue
+            }
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = String(line[..<colon])
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            fields.append((name, value))
+        }
+        return fields
+    }
+
+    /// Values of every header field called `name`, compared case-insensitively.
+    func headerValues(_ name: String) -> [String] {
+        headers.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value)
+    }
+
+    /// The envelope recipients, from smtp-sink's X-Rcpt-Args lines ("<addr> ORCPT=...").
+    var recipients: [String] {
+        headerValues("X-Rcpt-Args").compactMap(Self.angleAddress)
+    }
+
+    /// The envelope sender, from smtp-sink's X-Mail-Args line.
+    var sender: String? {
+        headerValues("X-Mail-Args").first.flatMap(Self.angleAddress)
+    }
+
+    private static func angleAddress(_ arguments: String) -> String? {
+        guard let open = arguments.firstIndex(of: "<"), let close = arguments.firstIndex(of: ">"), open < close else {
+            return nil
+        }
+        return String(arguments[arguments.index(after: open)..<close])
+    }
+}
+
+final class MessageSink {
+    let port: UInt16
+    let directory: String
+    private var process: Process?
+
+    init(port: UInt16, directory: String) {
+        self.port = port
+        self.directory = directory
+    }
+
+    /// Starts smtp-sink as the postfix user, storing each message in `directory`, and waits
+    /// until it accepts connections.
+    func start(executable: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try CommandRunner.runChecked("/bin/chown", ["postfix", directory])
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = [
+            "-u", "postfix",
+            "-h", "sink.egress.test",
+            "-d", directory + "/%Y%m%d%H%M%S.",
+            "127.0.0.1:\(port)", "100",
+        ]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+
+        let listening = waitUntil(timeoutSeconds: 10) {
+            (try? SMTPConnection(port: port)).map { $0.quit(); return true } ?? false
+        }
+        guard listening else {
+            throw CommandError(description: "smtp-sink did not start listening on 127.0.0.1:\(port)")
+        }
+    }
+
+    /// Kills smtp-sink and waits for it. Safe to call when it never started.
+    func stop() {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Every message received so far. A file smtp-sink is still writing may be incomplete.
+    func messages() -> [SinkMessage] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.sorted().compactMap { name in
+            guard let data = FileManager.default.contents(atPath: directory + "/" + name) else { return nil }
+            return SinkMessage(fileName: name, bytes: [UInt8](data))
+        }
+    }
+
+    /// Received messages that were addressed to `recipient`.
+    func messages(to recipient: String) -> [SinkMessage] {
+        messages().filter { $0.recipients.contains(recipient) }
+    }
+}
