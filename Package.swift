@@ -8,17 +8,23 @@ let package = Package(
         .library(name: "Milter", targets: ["Milter"]),
         .library(name: "EgressCore", targets: ["EgressCore"]),
         .executable(name: "egress-milter", targets: ["egress-milter"]),
+        .executable(name: "egress-sendmail", targets: ["egress-sendmail"]),
     ],
     targets: [
         // Debian's C libraries, found through pkg-config.
         .systemLibrary(name: "CMilter", pkgConfig: "milter", providers: [.apt(["libmilter-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // C helpers for the variadic libmilter and syslog calls that Swift cannot import.
         .target(name: "CMilterShim", dependencies: ["CMilter"]),
 
         .target(name: "Milter", dependencies: ["CMilter", "CMilterShim"]),
-        .target(name: "EgressCore", dependencies: ["CYAML"]),
+        .target(name: "EgressCore", dependencies: ["CYAML", "CSQLite"]),
         .executableTarget(name: "egress-milter", dependencies: ["Milter", "EgressCore", "CMilterShim"]),
+        // The submission wrapper installed as PHP's sendmail_path: stamps the submitting uid and script.
+        .executableTarget(name: "egress-sendmail", dependencies: ["EgressCore"]),
+        // Benchmarks run by bench/ scripts; built in release mode only there.
+        .executableTarget(name: "limits-benchmark", dependencies: ["EgressCore"], path: "bench/LimitsBenchmark"),
         // A listener that MilterTests start in a child process, because smfi_main runs once per process.
         .executableTarget(name: "milter-test-listener", dependencies: ["Milter"], path: "Tests/MilterTestListener"),
 

@@ -1,0 +1,2 @@
+// Placeholder until the limits benchmark lands.
+print("limits-benchmark: not built yet")
