@@ -1,0 +1,221 @@
+// The C callbacks libmilter calls on its own threads, one per protocol stage, and the
+// per-connection session box stored with smfi_setpriv. They are free functions in a file of
+// their own: a closure written in top-level code of an executable's main.swift is main-actor
+// isolated, and the runtime stops the process when libmilter calls it from another thread.
+// A callback must never let a Swift error escape into C and never stop the process; every
+// error becomes a log line and the configured failure reply.
+import CMilter
+import Glibc
+
+/// The session of one connection and the runtime it belongs to. smfi_setpriv holds one
+/// retained reference from session creation until close.
+private final class SessionBox {
+    let session: MilterSession
+    let runtime: ServerRuntime
+
+    init(session: MilterSession, runtime: ServerRuntime) {
+        self.session = session
+        self.runtime = runtime
+    }
+}
+
+/// The description passed to smfi_register. Stages the configuration leaves out get NULL
+/// callbacks, from which libmilter derives "do not send" bits at negotiation.
+func makeFilterDescription(name: UnsafeMutablePointer<CChar>, runtime: ServerRuntime) -> smfiDesc {
+    let stages = runtime.configuration.stages
+    return smfiDesc(
+        xxfi_name: name,
+        xxfi_version: SMFI_VERSION,
+        xxfi_flags: runtime.wantedActions.rawValue,
+        xxfi_connect: stages.contains(.connect) ? milterConnect : nil,
+        xxfi_helo: stages.contains(.helo) ? milterHelo : nil,
+        xxfi_envfrom: stages.contains(.envelopeFrom) ? milterEnvelopeFrom : nil,
+        xxfi_envrcpt: stages.contains(.envelopeRecipient) ? milterEnvelopeRecipient : nil,
+        xxfi_header: stages.contains(.header) ? milterHeader : nil,
+        xxfi_eoh: stages.contains(.endOfHeaders) ? milterEndOfHeaders : nil,
+        xxfi_body: stages.contains(.body) ? milterBody : nil,
+        xxfi_eom: stages.contains(.endOfMessage) ? milterEndOfMessage : nil,
+        xxfi_abort: milterAbort,
+        xxfi_close: milterClose,
+        xxfi_unknown: stages.contains(.unknown) ? milterUnknown : nil,
+        xxfi_data: stages.contains(.data) ? milterData : nil,
+        xxfi_negotiate: milterNegotiate
+    )
+}
+
+// MARK: - Session lifetime
+
+/// Returns the connection's session box, creating the session on the first call of a
+/// connection. That is normally connect, but a configuration without the connect stage
+/// creates it at the first stage it does receive.
+private func sessionBox(_ context: OpaquePointer) -> SessionBox? {
+    if let raw = smfi_getpriv(context) {
+        return Unmanaged<SessionBox>.fromOpaque(raw).takeUnretainedValue()
+    }
+    guard let runtime = installedRuntime.withLock({ $0 }) else {
+        return nil
+    }
+
+    let box = SessionBox(session: runtime.makeSession(), runtime: runtime)
+    let retained = Unmanaged.passRetained(box)
+    guard smfi_setpriv(context, retained.toOpaque()) == MI_SUCCESS else {
+        retained.release()
+        runtime.log(.error, "smfi_setpriv failed; answering this connection with the failure reply")
+        return nil
+    }
+    return box
+}
+
+/// Runs one stage of the session and converts its reply or error into a libmilter status.
+private func dispatch(_ context: OpaquePointer?, _ stage: ProtocolStage,
+                      _ handler: (MilterSession, Macros, OpaquePointer) throws -> Reply) -> sfsistat {
+    guard let context, let box = sessionBox(context) else {
+        return SMFIS_TEMPFAIL
+    }
+    let runtime = box.runtime
+    let macros = runtime.readMacros(context)
+
+    let reply: Reply
+    do {
+        reply = try handler(box.session, macros, context)
+    } catch {
+        runtime.log(.error, "\(stage.rawValue): session failed: \(error); answering with the failure reply")
+        return runtime.failureStatus(stage: stage, context: context)
+    }
+    return runtime.status(for: reply, stage: stage, context: context)
+}
+
+// MARK: - Callbacks
+
+private func milterNegotiate(
+    _ context: OpaquePointer?,
+    _ offeredActions: UInt, _ offeredSteps: UInt, _ reserved2: UInt, _ reserved3: UInt,
+    _ actions: UnsafeMutablePointer<UInt>?, _ steps: UnsafeMutablePointer<UInt>?,
+    _ requested2: UnsafeMutablePointer<UInt>?, _ requested3: UnsafeMutablePointer<UInt>?
+) -> sfsistat {
+    guard let context, let actions, let steps,
+          let runtime = installedRuntime.withLock({ $0 }) else {
+        return SMFIS_REJECT
+    }
+    runtime.negotiate(context, offeredActions: offeredActions, offeredSteps: offeredSteps,
+                      actions: &actions.pointee, steps: &steps.pointee)
+    requested2?.pointee = 0
+    requested3?.pointee = 0
+    return SMFIS_CONTINUE
+}
+
+private func milterConnect(_ context: OpaquePointer?, _ hostname: UnsafeMutablePointer<CChar>?,
+                           _ address: UnsafeMutablePointer<sockaddr>?) -> sfsistat {
+    dispatch(context, .connect) { session, macros, _ in
+        try session.connect(hostname: hostname.map { String(cString: $0) } ?? "",
+                            address: PeerAddress(socketAddress: address), macros: macros)
+    }
+}
+
+private func milterHelo(_ context: OpaquePointer?, _ name: UnsafeMutablePointer<CChar>?) -> sfsistat {
+    dispatch(context, .helo) { session, macros, _ in
+        try session.helo(name.map { String(cString: $0) } ?? "", macros: macros)
+    }
+}
+
+private func milterEnvelopeFrom(_ context: OpaquePointer?,
+                                _ arguments: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> sfsistat {
+    dispatch(context, .envelopeFrom) { session, macros, _ in
+        let words = stringArray(arguments)
+        return try session.envelopeFrom(words.first ?? "", arguments: Array(words.dropFirst()), macros: macros)
+    }
+}
+
+private func milterEnvelopeRecipient(_ context: OpaquePointer?,
+                                     _ arguments: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> sfsistat {
+    dispatch(context, .envelopeRecipient) { session, macros, _ in
+        let words = stringArray(arguments)
+        return try session.envelopeRecipient(words.first ?? "", arguments: Array(words.dropFirst()), macros: macros)
+    }
+}
+
+private func milterData(_ context: OpaquePointer?) -> sfsistat {
+    dispatch(context, .data) { session, macros, _ in
+        try session.data(macros: macros)
+    }
+}
+
+private func milterHeader(_ context: OpaquePointer?, _ name: UnsafeMutablePointer<CChar>?,
+                          _ value: UnsafeMutablePointer<CChar>?) -> sfsistat {
+    dispatch(context, .header) { session, macros, _ in
+        try session.header(name: name.map { String(cString: $0) } ?? "", value: bytes(value), macros: macros)
+    }
+}
+
+private func milterEndOfHeaders(_ context: OpaquePointer?) -> sfsistat {
+    dispatch(context, .endOfHeaders) { session, macros, _ in
+        try session.endOfHeaders(macros: macros)
+    }
+}
+
+private func milterBody(_ context: OpaquePointer?, _ chunk: UnsafeMutablePointer<UInt8>?, _ length: Int) -> sfsistat {
+    dispatch(context, .body) { session, macros, _ in
+        let bytes = chunk.map { Array(UnsafeBufferPointer(start: $0, count: length)) } ?? []
+        return try session.body(bytes, macros: macros)
+    }
+}
+
+private func milterEndOfMessage(_ context: OpaquePointer?) -> sfsistat {
+    dispatch(context, .endOfMessage) { session, macros, context in
+        let message = EndOfMessage(context: context)
+        return try session.endOfMessage(message, macros: macros)
+    }
+}
+
+private func milterUnknown(_ context: OpaquePointer?, _ command: UnsafePointer<CChar>?) -> sfsistat {
+    dispatch(context, .unknown) { session, macros, _ in
+        try session.unknown(command: bytes(command), macros: macros)
+    }
+}
+
+/// Tells the session the message was aborted. libmilter ignores the return value.
+private func milterAbort(_ context: OpaquePointer?) -> sfsistat {
+    // An abort before any other stage has no session to tell, so none is created for it.
+    guard let context, let raw = smfi_getpriv(context) else {
+        return SMFIS_CONTINUE
+    }
+    let box = Unmanaged<SessionBox>.fromOpaque(raw).takeUnretainedValue()
+    box.session.abort(macros: box.runtime.readMacros(context))
+    return SMFIS_CONTINUE
+}
+
+/// Ends the session: clears the private pointer, then releases the box after `close()`.
+/// A connection that closes before any stage has no session; nothing is created for it.
+private func milterClose(_ context: OpaquePointer?) -> sfsistat {
+    guard let context, let raw = smfi_getpriv(context) else {
+        return SMFIS_CONTINUE
+    }
+    _ = smfi_setpriv(context, nil)
+    let box = Unmanaged<SessionBox>.fromOpaque(raw).takeRetainedValue()
+    box.session.close()
+    return SMFIS_CONTINUE
+}
+
+// MARK: - Conversions
+
+/// Copies a NULL-terminated C array of C strings (libmilter's argv for MAIL and RCPT).
+private func stringArray(_ array: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> [String] {
+    guard let array else {
+        return []
+    }
+    var strings: [String] = []
+    var index = 0
+    while let element = array[index] {
+        strings.append(String(cString: element))
+        index += 1
+    }
+    return strings
+}
+
+/// Copies the bytes of a C string without decoding them, so non-UTF-8 bytes survive.
+private func bytes(_ text: UnsafePointer<CChar>?) -> [UInt8] {
+    guard let text else {
+        return []
+    }
+    return Array(UnsafeRawBufferPointer(start: text, count: strlen(text)))
+}

@@ -1,0 +1,51 @@
+// Settings of a MilterServer, with their defaults in one place. This is plain data; checking
+// it against libmilter's rules happens in MilterServer.open().
+
+/// How a MilterServer registers with libmilter, listens and negotiates.
+public struct MilterConfiguration: Sendable {
+    /// The name libmilter registers and logs.
+    public var name: String
+    /// Where to listen, in libmilter syntax: "unix:/path" (also "local:/path"),
+    /// "inet:PORT@HOST", "inet6:PORT@HOST", or "fd:N" for a socket that is already listening.
+    /// For inet and inet6 the server creates the socket itself with TCP_NODELAY.
+    public var listen: String
+    /// Modifications to request from the MTA; those the MTA does not offer are dropped with
+    /// a warning, and the matching EndOfMessage calls then throw.
+    public var actions: MilterActions
+    /// Stages the session wants. The MTA is asked not to send the others, and libmilter
+    /// answers them itself if it sends them anyway.
+    public var stages: Set<ProtocolStage>
+    /// Macros to request per stage with smfi_setsymlist, by name as in "{auth_authen}" or "i".
+    /// Only connect, helo, envelopeFrom, envelopeRecipient, data, endOfHeaders and
+    /// endOfMessage can have a list. A stage without an entry keeps the MTA's own list.
+    public var macros: [ProtocolStage: [String]]
+    /// Seconds libmilter waits for the MTA to send or read (smfi_settimeout).
+    public var timeoutSeconds: Int
+    /// Pending connections the listening socket queues (smfi_setbacklog, listen(2)).
+    public var backlog: Int32
+    /// Whether open() removes a unix socket file left behind by an earlier run.
+    public var removeStaleSocket: Bool
+    /// Permission bits for a unix socket, for example 0o660, set after it is created.
+    public var socketMode: UInt32?
+    /// Group id for a unix socket, set after it is created (the MTA's group).
+    public var socketGroup: UInt32?
+    /// The answer when a session method throws or a custom reply is invalid.
+    public var failureReply: Reply
+    /// libmilter's debug level (smfi_setdbg); 0 is off.
+    public var debugLevel: Int32
+
+    public init(name: String, listen: String) {
+        self.name = name
+        self.listen = listen
+        actions = []
+        stages = Set(ProtocolStage.allCases)
+        macros = [:]
+        timeoutSeconds = 300
+        backlog = 128
+        removeStaleSocket = true
+        socketMode = nil
+        socketGroup = nil
+        failureReply = .tempfail
+        debugLevel = 0
+    }
+}

@@ -1,0 +1,45 @@
+// What the milter asks of the MTA in xxfi_negotiate, computed as plain numbers so that it
+// can be tested without libmilter. It must never ask for an action or protocol step the MTA
+// did not offer, because libmilter then aborts the session.
+import CMilter
+
+/// The milter's answer to the MTA's offer of actions and protocol steps.
+struct Negotiation: Equatable {
+    /// SMFIF_* bits to request (*pf0).
+    var actions: UInt
+    /// SMFIP_* bits to request (*pf1).
+    var steps: UInt
+    /// Requested actions the MTA did not offer; the milter runs without them.
+    var missingActions: MilterActions
+    /// Whether the per-stage macro lists can be sent with smfi_setsymlist.
+    var canSetMacroLists: Bool
+
+    /// Computes the request.
+    /// - Parameters:
+    ///   - wantedActions: the actions the session needs (registration flags).
+    ///   - stages: the stages the session wants; the MTA is asked to skip the others.
+    ///   - offeredActions: f0, the actions the MTA offers.
+    ///   - offeredSteps: f1, the protocol steps the MTA offers.
+    ///   - proposedSteps: *pf1 as libmilter filled it in before the callback. It already
+    ///     holds "do not send" bits for callbacks left NULL, so it is extended, never replaced.
+    init(wantedActions: MilterActions, stages: Set<ProtocolStage>,
+         offeredActions: UInt, offeredSteps: UInt, proposedSteps: UInt) {
+        actions = wantedActions.rawValue & offeredActions
+        missingActions = MilterActions(rawValue: wantedActions.rawValue & ~offeredActions)
+        canSetMacroLists = actions & UInt(SMFIF_SETSYMLIST) != 0
+
+        var steps = proposedSteps
+        for stage in ProtocolStage.allCases where !stages.contains(stage) {
+            if let bit = stage.skipProtocolBit {
+                steps |= bit
+            }
+        }
+        // Without SMFIP_SKIP the MTA does not understand a "skip" answer to a body chunk.
+        if stages.contains(.body) {
+            steps |= UInt(SMFIP_SKIP)
+        }
+        // libmilter proposes "do not send" bits even for steps an older MTA does not offer,
+        // and then rejects its own proposal, so everything is limited to the offer.
+        self.steps = steps & offeredSteps
+    }
+}
