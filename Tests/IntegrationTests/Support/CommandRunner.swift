@@ -70,8 +70,8 @@ enum CommandRunner {
             errorReader.signal()
         }.start()
 
-        // A child that exits without reading its input closes the pipe; the write then fails
-        // with EPIPE, which is harmless here because the exit status tells what happened.
+        // A child that exits without reading its input closes the pipe, so the write fails with
+        // EPIPE. That is harmless here, because the exit status shows what happened.
         writeIgnoringBrokenPipe(input, to: inputPipe.fileHandleForWriting.fileDescriptor)
         try? inputPipe.fileHandleForWriting.close()
 

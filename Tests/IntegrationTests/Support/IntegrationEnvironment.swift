@@ -3,8 +3,8 @@
 // configuration and socket.
 //
 // Each environment has its own directory, ports and socket, so two of them never share state.
-// stop() ends every process the environment started, in the reverse order, and must be
-// called even when the test failed; the base class below does that in tearDown.
+// stop() ends every process the environment started, in the reverse order. It must be called
+// even when the test failed, so the base class below calls it in tearDown.
 import Foundation
 import Glibc
 import XCTest
@@ -27,8 +27,8 @@ final class IntegrationEnvironment {
     let usesMilter: Bool
 
     /// Checks that the tests can run here and prepares (but does not start) an environment.
-    /// Throws XCTSkip when not root or when Postfix is not installed; fails when the daemon
-    /// binary cannot be found, because a build that ran the tests must have produced it.
+    /// Throws XCTSkip when not root or when Postfix is not installed. Throws an error when the
+    /// daemon binary is not found, because a build that ran the tests must have produced it.
     /// With `withMilter` false, Postfix runs without any milter and the daemon is not needed.
     static func make(withMilter: Bool = true) throws -> IntegrationEnvironment {
         guard geteuid() == 0 else {
@@ -45,8 +45,8 @@ final class IntegrationEnvironment {
                 """)
         }
 
-        // A test process that dies on a write to a closed pipe loses its tearDown, and with it
-        // the cleanup of the running Postfix; with SIGPIPE ignored the write returns EPIPE.
+        // A test process killed by SIGPIPE (a write to a closed pipe) never runs tearDown, so
+        // the Postfix instance would keep running. With SIGPIPE ignored the write returns EPIPE.
         signal(SIGPIPE, SIG_IGN)
 
         var template = Array("/tmp/egress-integration.XXXXXX".utf8CString)
@@ -83,9 +83,11 @@ final class IntegrationEnvironment {
         try postfix.start()
     }
 
-    /// Stops everything that was started. Keeps the directory when the test failed, so its
-    /// logs can be read; removes it otherwise.
+    /// Stops everything that was started. Keeps the directory when the test failed (or when
+    /// EGRESS_KEEP_TEST_FILES=1), so its logs can be read; removes it otherwise.
     func stop(keepingFiles: Bool) {
+        // The daemon takes seconds to exit after SIGTERM, so it stops while Postfix does.
+        daemon.requestStop()
         postfix.stop()
         daemon.stop()
         if !keepingFiles {
@@ -93,11 +95,11 @@ final class IntegrationEnvironment {
         }
     }
 
-    /// The daemon's configuration: socket and state inside the temporary directory, the local
+    /// Returns the daemon's configuration: socket and state inside the temporary directory, the local
     /// daemon name that master.cf gives pickup's cleanup service, and one rule per action.
     private func daemonConfiguration() -> String {
-        // The package's install script creates the egress-milter user; without it the daemon
-        // drops to nobody, which is enough for a state directory it creates itself.
+        // The package's install script creates the egress-milter user. Without it the daemon
+        // switches to the nobody account, which can write the state directory the daemon creates.
         let user = getpwnam("egress-milter") != nil ? "egress-milter" : "nobody"
         return """
             # Written by the integration tests.
@@ -127,23 +129,23 @@ final class IntegrationEnvironment {
 
     // MARK: Waiting for mail
 
-    /// Waits until the sink holds at least `count` messages, then until the Postfix queue is
+    /// Waits until the sink contains at least `count` messages, then until the Postfix queue is
     /// empty, so every file the sink writes is complete. Returns false on timeout.
     func waitForSink(count: Int, timeoutSeconds: Double) -> Bool {
         let arrived = waitUntil(timeoutSeconds: timeoutSeconds, pollSeconds: 0.2) {
-            postfix.sink.messages().count >= count
+            postfix.sink.fileCount() >= count
         }
         return arrived && postfix.waitForEmptyQueue(timeoutSeconds: timeoutSeconds)
     }
 
-    /// A short description of the state, for failure messages.
+    /// Describes the queue, the sink and the last log lines, for failure messages.
     func diagnostics() -> String {
         let queue = (try? postfix.queueEntries().map { "\($0.queueID) \($0.queueName) \($0.sender)" }) ?? []
         return """
             files kept in \(root)
             queue: \(queue)
             maildrop files: \(postfix.maildropCount())
-            sink messages: \(postfix.sink.messages().count)
+            sink messages: \(postfix.sink.fileCount())
             last lines of the Postfix log:
             \(postfix.maillog().split(separator: "\n").suffix(15).joined(separator: "\n"))
             last lines of the daemon log:
@@ -183,7 +185,8 @@ class IntegrationTestCase: XCTestCase {
 
     override func tearDown() {
         let failed = (testRun?.failureCount ?? 0) + (testRun?.unexpectedExceptionCount ?? 0) > 0
-        runningEnvironment?.stop(keepingFiles: failed)
+        let keepRequested = ProcessInfo.processInfo.environment["EGRESS_KEEP_TEST_FILES"] == "1"
+        runningEnvironment?.stop(keepingFiles: failed || keepRequested)
         runningEnvironment = nil
         super.tearDown()
     }
@@ -212,7 +215,7 @@ private func rfc5322Date() -> String {
     return formatter.string(from: Date())
 }
 
-/// A token unique to this run, for Message-IDs and recipients.
+/// Returns a token unique to this run, for Message-IDs and addresses.
 func uniqueToken(_ prefix: String) -> String {
     prefix + "-" + UUID().uuidString.lowercased().prefix(8)
 }

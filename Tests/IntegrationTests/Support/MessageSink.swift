@@ -3,7 +3,7 @@
 //
 // smtp-sink names each file from a strftime template plus a pseudo-random hex suffix. The
 // template includes the second, so two messages share a name only when they arrive in the same
-// second and draw the same 32-bit suffix; a test that counts messages would then see one too few.
+// second and draw the same 32-bit suffix. A test that counts messages would then see one too few.
 import Foundation
 import Glibc
 
@@ -16,7 +16,7 @@ struct SinkMessage {
     /// smtp-sink envelope fields (X-Mail-Args, X-Rcpt-Args) come first.
     var headers: [(name: String, value: String)] {
         var fields: [(name: String, value: String)] = []
-        let text = String(decoding: bytes, as: UTF8.self)
+        let text = String(decoding: bytes[..<headerEnd], as: UTF8.self)
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             let line = line.hasSuffix("\r") ? line.dropLast() : line
             if line.isEmpty { break }
@@ -30,6 +30,19 @@ struct SinkMessage {
             fields.append((name, value))
         }
         return fields
+    }
+
+    /// Index just past the header section: the first empty line, or the end of the file. Only
+    /// this part is decoded, because some corpus messages are megabytes long.
+    private var headerEnd: Int {
+        var index = 0
+        while index + 1 < bytes.count {
+            if bytes[index] == 10 && (bytes[index + 1] == 10 || (bytes[index + 1] == 13 && index + 2 < bytes.count && bytes[index + 2] == 10)) {
+                return index + 1
+            }
+            index += 1
+        }
+        return bytes.count
     }
 
     /// Values of every header field called `name`, compared case-insensitively.
@@ -88,7 +101,8 @@ final class MessageSink {
         let listening = waitUntil(timeoutSeconds: 10) {
             (try? SMTPConnection(port: port)).map { $0.quit(); return true } ?? false
         }
-        guard listening else {
+        // A sink that exited could not bind the port, and whatever answered is another server.
+        guard listening, process.isRunning else {
             throw CommandError(description: "smtp-sink did not start listening on 127.0.0.1:\(port)")
         }
     }
@@ -100,13 +114,18 @@ final class MessageSink {
         process.waitUntilExit()
     }
 
-    /// Every message received so far. A file smtp-sink is still writing may be incomplete.
+    /// Reads every message received so far. A file smtp-sink is still writing may be incomplete.
     func messages() -> [SinkMessage] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.sorted().compactMap { name in
             guard let data = FileManager.default.contents(atPath: directory + "/" + name) else { return nil }
             return SinkMessage(fileName: name, bytes: [UInt8](data))
         }
+    }
+
+    /// Number of files the sink has created, complete or not. Cheaper than reading them.
+    func fileCount() -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).count
     }
 
     /// Received messages that were addressed to `recipient`.

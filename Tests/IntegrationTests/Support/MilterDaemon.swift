@@ -117,6 +117,12 @@ final class MilterDaemon {
         }
     }
 
+    /// Sends SIGTERM and returns at once; stop() then waits for the exit.
+    func requestStop() {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+    }
+
     /// Stops the daemon: SIGTERM, then SIGKILL when it is still running after the grace period.
     func stop() {
         guard let process, process.isRunning else { return }
@@ -141,7 +147,7 @@ final class MilterDaemon {
     }
 
     /// Locates the daemon binary: $EGRESS_MILTER_BIN, else the build products directory that
-    /// holds the test bundle (SwiftPM puts executables and the test bundle side by side), else
+    /// contains the test bundle (SwiftPM puts executables and the test bundle side by side), else
     /// the default debug build directory of the checkout.
     static func locateExecutable() -> String? {
         let environment = ProcessInfo.processInfo.environment

@@ -37,7 +37,7 @@ struct QueueEntry: Decodable {
 struct MilterSetting {
     /// The socket path in main.cf syntax, e.g. "unix:/tmp/x/milter/milter.sock".
     var socket: String
-    /// Value of `milter_default_action`: what Postfix does when the milter does not answer.
+    /// Value of `milter_default_action`: what Postfix does when the milter does not reply.
     var defaultAction = "tempfail"
 }
 
@@ -67,7 +67,7 @@ final class PostfixInstance {
     }
 
     /// Writes main.cf and master.cf, starts the sink, sets queue permissions, checks and starts
-    /// Postfix, and waits until smtpd answers.
+    /// Postfix, and waits until smtpd accepts connections.
     func start() throws {
         for directory in ["etc", "queue", "data", "log"] {
             try FileManager.default.createDirectory(atPath: root + "/" + directory, withIntermediateDirectories: true)
@@ -138,7 +138,7 @@ final class PostfixInstance {
             "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
             "maillog_file = \(maillogPath)",
             "maillog_file_prefixes = \(root)",
-            // A message that the sink answered must not wait for the queue manager's default backoff.
+            // Deferred mail is retried within seconds, not after the queue manager's default backoff.
             "minimal_backoff_time = 1s",
             "maximal_backoff_time = 2s",
             "queue_run_delay = 1s",
@@ -153,7 +153,7 @@ final class PostfixInstance {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Every service runs without chroot, so the milter socket and the log are plain paths in
+    /// Returns master.cf. Every service runs without chroot, so the milter socket and the log are plain paths in
     /// the temporary directory. pickup hands local submissions to its own cleanup service,
     /// which names itself `localDaemonName` to milters; smtpd keeps the default name.
     /// pickup scans the maildrop directory every second, so a submission that the milter
@@ -194,13 +194,15 @@ final class PostfixInstance {
     /// Postfix's sendmail exits 0 once the message is in the maildrop directory, whatever the
     /// milter later decides.
     func submitLocally(from sender: String, to recipients: [String], content: [UInt8]) throws {
-        try CommandRunner.runChecked(
-            tools.sendmail,
-            ["-C", configDirectory, "-f", sender, "--"] + recipients,
-            input: content)
+        try localSubmitter.submit(from: sender, to: recipients, content: content)
     }
 
-    /// The queue as `postqueue -j` lists it.
+    /// A value that submits local mail from any thread.
+    var localSubmitter: LocalSubmitter {
+        LocalSubmitter(sendmail: tools.sendmail, configDirectory: configDirectory)
+    }
+
+    /// Lists the queue with `postqueue -j`.
     func queueEntries() throws -> [QueueEntry] {
         let result = try CommandRunner.runChecked(tools.postqueue, ["-c", configDirectory, "-j"])
         let decoder = JSONDecoder()
@@ -226,9 +228,25 @@ final class PostfixInstance {
     }
 
     /// Asks the queue manager to deliver deferred mail now (`postqueue -f`).
+    ///
+    /// postqueue also wakes pickup through its FIFO. While pickup is busy that FIFO can be full,
+    /// and postqueue then exits with "mail system is down" although Postfix runs, so a failure
+    /// is retried a few times before it is thrown.
     func flush() throws {
-        try CommandRunner.runChecked(tools.postqueue, ["-c", configDirectory, "-f"])
+        var lastError: Error?
+        for _ in 0..<Self.flushAttempts {
+            do {
+                try CommandRunner.runChecked(tools.postqueue, ["-c", configDirectory, "-f"])
+                return
+            } catch {
+                lastError = error
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+        }
+        throw lastError!
     }
+
+    private static let flushAttempts = 10
 
     /// Wakes pickup so it scans the maildrop directory now instead of at its next wakeup.
     func wakePickup() {
@@ -242,9 +260,22 @@ final class PostfixInstance {
         }
     }
 
-    /// The instance's log so far.
+    /// Returns the instance's log so far.
     func maillog() -> String {
         (try? String(contentsOfFile: maillogPath, encoding: .utf8)) ?? ""
+    }
+}
+
+/// Submits messages with an instance's own sendmail command (`sendmail -C DIR`).
+struct LocalSubmitter: Sendable {
+    var sendmail: String
+    var configDirectory: String
+
+    func submit(from sender: String, to recipients: [String], content: [UInt8]) throws {
+        try CommandRunner.runChecked(
+            sendmail,
+            ["-C", configDirectory, "-f", sender, "--"] + recipients,
+            input: content)
     }
 }
 

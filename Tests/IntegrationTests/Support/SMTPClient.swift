@@ -8,7 +8,7 @@
 import Foundation
 import Glibc
 
-struct SMTPReply: CustomStringConvertible {
+struct SMTPReply: Sendable, CustomStringConvertible {
     var code: Int
     var lines: [String]
 
@@ -18,7 +18,7 @@ struct SMTPReply: CustomStringConvertible {
     var description: String { lines.map { "\(code) \($0)" }.joined(separator: " / ") }
 }
 
-enum SMTPClientError: Error, CustomStringConvertible {
+enum SMTPClientError: Error, Sendable, CustomStringConvertible {
     case socketFailed(operation: String, errno: Int32)
     case connectionClosed
     case timedOut
@@ -39,13 +39,13 @@ enum SMTPClientError: Error, CustomStringConvertible {
 }
 
 /// The SMTP step at which a transaction ended.
-enum SMTPStage: String {
+enum SMTPStage: String, Sendable {
     case greeting, ehlo, mail, rcpt, data, endOfData
 }
 
 /// What happened to one message sent over SMTP.
-struct SMTPDeliveryResult {
-    enum Outcome: Equatable {
+struct SMTPDeliveryResult: Sendable {
+    enum Outcome: Sendable, Equatable {
         /// 250 after the final dot: the server took responsibility for the message.
         case accepted
         /// A 4xx reply at some stage: the client must try again later.
@@ -70,7 +70,7 @@ struct SMTPDeliveryResult {
 }
 
 final class SMTPConnection {
-    /// Longest time one read or write may block, in seconds.
+    /// Maximum time one read or write may block, in seconds.
     static let ioTimeoutSeconds = 120
 
     private let descriptor: Int32
@@ -112,7 +112,7 @@ final class SMTPConnection {
         return try readReply()
     }
 
-    /// Sends QUIT and ignores the answer: the connection ends either way.
+    /// Sends QUIT and ignores the reply, because the connection ends either way.
     func quit() {
         _ = try? command("QUIT")
     }
@@ -279,7 +279,7 @@ extension SMTPConnection {
     }
 }
 
-/// A sockaddr_in for 127.0.0.1 and `port`.
+/// Returns a sockaddr_in for 127.0.0.1 and `port`.
 func loopbackAddress(port: UInt16) -> sockaddr_in {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
@@ -289,8 +289,8 @@ func loopbackAddress(port: UInt16) -> sockaddr_in {
 }
 
 /// Asks the kernel for a free TCP port on 127.0.0.1 by binding to port 0, then releases it.
-/// Another process could take the port before the caller binds it; on a test machine that is
-/// rare, and the caller's bind then fails loudly instead of sharing the port.
+/// Another process could take the port before the caller binds it. That is rare on a test
+/// machine, and the caller's bind then fails, which shows as a start-up error of Postfix or the sink.
 func freeLoopbackPort() throws -> UInt16 {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else {
