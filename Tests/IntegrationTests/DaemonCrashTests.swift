@@ -2,7 +2,7 @@
 // reply 4xx to every SMTP message it could not filter (milter_default_action = tempfail) and
 // keep every local submission in its maildrop directory. After a restart of the daemon, every
 // message that Postfix accepted or that was submitted locally must reach the sink exactly once,
-// and no message that the client was told to retry may arrive.
+// and no message that got a 4xx reply may arrive.
 import Foundation
 import Synchronization
 import XCTest

@@ -101,7 +101,7 @@ final class MessageSink {
         let listening = waitUntil(timeoutSeconds: 10) {
             (try? SMTPConnection(port: port)).map { $0.quit(); return true } ?? false
         }
-        // A sink that exited could not bind the port, and whatever answered is another server.
+        // A sink that exited could not bind the port, so whatever accepted the connection is another server.
         guard listening, process.isRunning else {
             throw CommandError(description: "smtp-sink did not start listening on 127.0.0.1:\(port)")
         }

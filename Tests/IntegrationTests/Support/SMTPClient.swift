@@ -123,24 +123,24 @@ final class SMTPConnection {
         var stage = SMTPStage.mail
         do {
             let mail = try command("MAIL FROM:<\(sender)>")
-            if let refused = refusal(mail, at: stage) { return refused }
+            if let failure = failureResult(mail, at: stage) { return failure }
 
             stage = .rcpt
             for recipient in recipients {
                 let rcpt = try command("RCPT TO:<\(recipient)>")
-                if let refused = refusal(rcpt, at: stage) { return refused }
+                if let failure = failureResult(rcpt, at: stage) { return failure }
             }
 
             stage = .data
             let data = try command("DATA")
             if data.code != 354 {
-                return refusal(data, at: stage) ?? SMTPDeliveryResult(outcome: .rejected, stage: stage, reply: data)
+                return failureResult(data, at: stage) ?? SMTPDeliveryResult(outcome: .rejected, stage: stage, reply: data)
             }
 
             stage = .endOfData
             try write(Self.dataPayload(content))
             let final = try readReply()
-            if let refused = refusal(final, at: stage) { return refused }
+            if let failure = failureResult(final, at: stage) { return failure }
             return SMTPDeliveryResult(outcome: .accepted, stage: stage, reply: final)
         } catch let error as SMTPClientError {
             return SMTPDeliveryResult(outcome: .connectionFailed, stage: stage, error: error)
@@ -151,7 +151,7 @@ final class SMTPConnection {
 
     /// Returns nil for a positive reply, else the failed result (after RSET, unless at the end
     /// of DATA where the transaction is over anyway).
-    private func refusal(_ reply: SMTPReply, at stage: SMTPStage) -> SMTPDeliveryResult? {
+    private func failureResult(_ reply: SMTPReply, at stage: SMTPStage) -> SMTPDeliveryResult? {
         if reply.isPositive { return nil }
         if stage != .endOfData {
             _ = try? command("RSET")
