@@ -74,7 +74,7 @@ final class IntegrationEnvironment {
             root: root, tools: tools, milter: usesMilter ? MilterSetting(socket: daemon.listenSpec) : nil)
     }
 
-    /// Writes the daemon's configuration, starts the daemon, then Postfix and the sink.
+    /// Writes the daemon's configuration and starts the daemon, then the sink and Postfix.
     func start() throws {
         if usesMilter {
             try daemonConfiguration().write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
