@@ -7,15 +7,20 @@
 import CMilter
 import Glibc
 
-/// The session of one connection and the runtime it belongs to. smfi_setpriv holds one
-/// retained reference from session creation until close.
-private final class SessionBox {
-    let session: MilterSession
+/// What one MTA connection holds: the options negotiated for it and, from its first stage
+/// on, its session. smfi_setpriv holds one retained reference from negotiation (or the first
+/// stage, when the MTA reuses a connection without negotiating again) until close.
+private final class ConnectionBox {
     let runtime: ServerRuntime
+    /// nil when the MTA did not negotiate on this connection.
+    let options: NegotiatedOptions?
+    /// Created by the first stage callback, so a connection that closes before any stage
+    /// creates no session. Only this connection's callbacks touch it, and never at once.
+    var session: MilterSession?
 
-    init(session: MilterSession, runtime: ServerRuntime) {
-        self.session = session
+    init(runtime: ServerRuntime, options: NegotiatedOptions?) {
         self.runtime = runtime
+        self.options = options
     }
 }
 
@@ -43,20 +48,11 @@ func makeFilterDescription(name: UnsafeMutablePointer<CChar>, runtime: ServerRun
     )
 }
 
-// MARK: - Session lifetime
+// MARK: - Connection and session lifetime
 
-/// Returns the connection's session box, creating the session on the first call of a
-/// connection. That is normally connect, but a configuration without the connect stage
-/// creates it at the first stage it does receive.
-private func sessionBox(_ context: OpaquePointer) -> SessionBox? {
-    if let raw = smfi_getpriv(context) {
-        return Unmanaged<SessionBox>.fromOpaque(raw).takeUnretainedValue()
-    }
-    guard let runtime = installedRuntime.withLock({ $0 }) else {
-        return nil
-    }
-
-    let box = SessionBox(session: runtime.makeSession(), runtime: runtime)
+/// Stores a new box as the connection's private data, or returns nil after logging.
+private func attachBox(_ context: OpaquePointer, runtime: ServerRuntime, options: NegotiatedOptions?) -> ConnectionBox? {
+    let box = ConnectionBox(runtime: runtime, options: options)
     let retained = Unmanaged.passRetained(box)
     guard smfi_setpriv(context, retained.toOpaque()) == MI_SUCCESS else {
         retained.release()
@@ -66,10 +62,34 @@ private func sessionBox(_ context: OpaquePointer) -> SessionBox? {
     return box
 }
 
+private func existingBox(_ context: OpaquePointer) -> ConnectionBox? {
+    smfi_getpriv(context).map { Unmanaged<ConnectionBox>.fromOpaque($0).takeUnretainedValue() }
+}
+
+/// Returns the connection's session, creating it at the first stage of the connection.
+/// That is normally connect, but a configuration without the connect stage creates it at
+/// the first stage it does receive.
+private func session(_ context: OpaquePointer) -> (MilterSession, ConnectionBox)? {
+    var box = existingBox(context)
+    if box == nil, let runtime = installedRuntime.withLock({ $0 }) {
+        box = attachBox(context, runtime: runtime, options: nil)
+    }
+    guard let box else {
+        return nil
+    }
+
+    if let session = box.session {
+        return (session, box)
+    }
+    let session = box.runtime.makeSession()
+    box.session = session
+    return (session, box)
+}
+
 /// Runs one stage of the session and converts its reply or error into a libmilter status.
 private func dispatch(_ context: OpaquePointer?, _ stage: ProtocolStage,
-                      _ handler: (MilterSession, Macros, OpaquePointer) throws -> Reply) -> sfsistat {
-    guard let context, let box = sessionBox(context) else {
+                      _ handler: (MilterSession, Macros, OpaquePointer, NegotiatedOptions?) throws -> Reply) -> sfsistat {
+    guard let context, let (session, box) = session(context) else {
         return SMFIS_TEMPFAIL
     }
     let runtime = box.runtime
@@ -77,12 +97,12 @@ private func dispatch(_ context: OpaquePointer?, _ stage: ProtocolStage,
 
     let reply: Reply
     do {
-        reply = try handler(box.session, macros, context)
+        reply = try handler(session, macros, context, box.options)
     } catch {
         runtime.log(.error, "\(stage.rawValue): session failed: \(error); answering with the failure reply")
-        return runtime.failureStatus(stage: stage, context: context)
+        return runtime.failureStatus(stage: stage, context: context, options: box.options)
     }
-    return runtime.status(for: reply, stage: stage, context: context)
+    return runtime.status(for: reply, stage: stage, context: context, options: box.options)
 }
 
 // MARK: - Callbacks
@@ -97,30 +117,40 @@ private func milterNegotiate(
           let runtime = installedRuntime.withLock({ $0 }) else {
         return SMFIS_REJECT
     }
-    runtime.negotiate(context, offeredActions: offeredActions, offeredSteps: offeredSteps,
-                      actions: &actions.pointee, steps: &steps.pointee)
+    let options = runtime.negotiate(context, offeredActions: offeredActions, offeredSteps: offeredSteps,
+                                    actions: &actions.pointee, steps: &steps.pointee)
     requested2?.pointee = 0
     requested3?.pointee = 0
+
+    // libmilter negotiates once per connection, so no box exists yet; replace one anyway
+    // rather than leak it.
+    if let stale = smfi_getpriv(context) {
+        _ = smfi_setpriv(context, nil)
+        Unmanaged<ConnectionBox>.fromOpaque(stale).release()
+    }
+    guard attachBox(context, runtime: runtime, options: options) != nil else {
+        return SMFIS_REJECT
+    }
     return SMFIS_CONTINUE
 }
 
 private func milterConnect(_ context: OpaquePointer?, _ hostname: UnsafeMutablePointer<CChar>?,
                            _ address: UnsafeMutablePointer<sockaddr>?) -> sfsistat {
-    dispatch(context, .connect) { session, macros, _ in
+    dispatch(context, .connect) { session, macros, _, _ in
         try session.connect(hostname: hostname.map { String(cString: $0) } ?? "",
                             address: PeerAddress(socketAddress: address), macros: macros)
     }
 }
 
 private func milterHelo(_ context: OpaquePointer?, _ name: UnsafeMutablePointer<CChar>?) -> sfsistat {
-    dispatch(context, .helo) { session, macros, _ in
+    dispatch(context, .helo) { session, macros, _, _ in
         try session.helo(name.map { String(cString: $0) } ?? "", macros: macros)
     }
 }
 
 private func milterEnvelopeFrom(_ context: OpaquePointer?,
                                 _ arguments: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> sfsistat {
-    dispatch(context, .envelopeFrom) { session, macros, _ in
+    dispatch(context, .envelopeFrom) { session, macros, _, _ in
         let words = stringArray(arguments)
         return try session.envelopeFrom(words.first ?? "", arguments: Array(words.dropFirst()), macros: macros)
     }
@@ -128,71 +158,71 @@ private func milterEnvelopeFrom(_ context: OpaquePointer?,
 
 private func milterEnvelopeRecipient(_ context: OpaquePointer?,
                                      _ arguments: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> sfsistat {
-    dispatch(context, .envelopeRecipient) { session, macros, _ in
+    dispatch(context, .envelopeRecipient) { session, macros, _, _ in
         let words = stringArray(arguments)
         return try session.envelopeRecipient(words.first ?? "", arguments: Array(words.dropFirst()), macros: macros)
     }
 }
 
 private func milterData(_ context: OpaquePointer?) -> sfsistat {
-    dispatch(context, .data) { session, macros, _ in
+    dispatch(context, .data) { session, macros, _, _ in
         try session.data(macros: macros)
     }
 }
 
 private func milterHeader(_ context: OpaquePointer?, _ name: UnsafeMutablePointer<CChar>?,
                           _ value: UnsafeMutablePointer<CChar>?) -> sfsistat {
-    dispatch(context, .header) { session, macros, _ in
+    dispatch(context, .header) { session, macros, _, _ in
         try session.header(name: name.map { String(cString: $0) } ?? "", value: bytes(value), macros: macros)
     }
 }
 
 private func milterEndOfHeaders(_ context: OpaquePointer?) -> sfsistat {
-    dispatch(context, .endOfHeaders) { session, macros, _ in
+    dispatch(context, .endOfHeaders) { session, macros, _, _ in
         try session.endOfHeaders(macros: macros)
     }
 }
 
 private func milterBody(_ context: OpaquePointer?, _ chunk: UnsafeMutablePointer<UInt8>?, _ length: Int) -> sfsistat {
-    dispatch(context, .body) { session, macros, _ in
+    dispatch(context, .body) { session, macros, _, _ in
         let bytes = chunk.map { Array(UnsafeBufferPointer(start: $0, count: length)) } ?? []
         return try session.body(bytes, macros: macros)
     }
 }
 
 private func milterEndOfMessage(_ context: OpaquePointer?) -> sfsistat {
-    dispatch(context, .endOfMessage) { session, macros, context in
-        let message = EndOfMessage(context: context)
+    dispatch(context, .endOfMessage) { session, macros, context, options in
+        let message = EndOfMessage(context: context, grantedActions: options?.actions)
         return try session.endOfMessage(message, macros: macros)
     }
 }
 
 private func milterUnknown(_ context: OpaquePointer?, _ command: UnsafePointer<CChar>?) -> sfsistat {
-    dispatch(context, .unknown) { session, macros, _ in
+    dispatch(context, .unknown) { session, macros, _, _ in
         try session.unknown(command: bytes(command), macros: macros)
     }
 }
 
 /// Tells the session the message was aborted. libmilter ignores the return value.
 private func milterAbort(_ context: OpaquePointer?) -> sfsistat {
-    // An abort before any other stage has no session to tell, so none is created for it.
-    guard let context, let raw = smfi_getpriv(context) else {
+    // An abort before any stage has no session to tell, so none is created for it.
+    guard let context, let box = existingBox(context), let session = box.session else {
         return SMFIS_CONTINUE
     }
-    let box = Unmanaged<SessionBox>.fromOpaque(raw).takeUnretainedValue()
-    box.session.abort(macros: box.runtime.readMacros(context))
+    session.abort(macros: box.runtime.readMacros(context))
     return SMFIS_CONTINUE
 }
 
-/// Ends the session: clears the private pointer, then releases the box after `close()`.
-/// A connection that closes before any stage has no session; nothing is created for it.
+/// Ends the connection: clears the private data, calls the session's `close()` if a session
+/// was created, and releases the box. libmilter calls this even for connections that never
+/// negotiated, and then there is nothing to release.
 private func milterClose(_ context: OpaquePointer?) -> sfsistat {
     guard let context, let raw = smfi_getpriv(context) else {
         return SMFIS_CONTINUE
     }
     _ = smfi_setpriv(context, nil)
-    let box = Unmanaged<SessionBox>.fromOpaque(raw).takeRetainedValue()
-    box.session.close()
+    let box = Unmanaged<ConnectionBox>.fromOpaque(raw).takeRetainedValue()
+    box.session?.close()
     return SMFIS_CONTINUE
 }
 

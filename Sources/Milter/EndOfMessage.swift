@@ -10,14 +10,26 @@ import CMilter
 /// call and the method throws.
 public struct EndOfMessage: ~Copyable {
     private let context: OpaquePointer
+    /// Actions negotiated for this connection, or nil when the MTA did not negotiate on it.
+    private let grantedActions: MilterActions?
 
-    init(context: OpaquePointer) {
+    init(context: OpaquePointer, grantedActions: MilterActions?) {
         self.context = context
+        self.grantedActions = grantedActions
+    }
+
+    /// Throws before the C call when negotiation did not grant `action`, because libmilter
+    /// would only return MI_FAILURE without saying why.
+    private func requireAction(_ action: MilterActions, _ name: String, _ operation: String, _ detail: String) throws {
+        if let grantedActions, !grantedActions.contains(action) {
+            throw MilterError(operation: operation, detail: "\(detail): the MTA did not grant action \(name)")
+        }
     }
 
     /// Appends a header (needs `.addHeaders`). A multi-line value folds with "\n" followed by
     /// a space or tab; the MTA adds the CR and a leading space before the value.
     public func addHeader(name: String, value: String) throws {
+        try requireAction(.addHeaders, "addHeaders", "smfi_addheader", "header \(name)")
         let result = withMutableCStrings(name, value) { name, value in
             smfi_addheader(context, name, value)
         }
@@ -30,6 +42,7 @@ public struct EndOfMessage: ~Copyable {
         guard let position = Int32(exactly: index), position >= 0 else {
             throw MilterError(operation: "smfi_insheader", detail: "header \(name) at invalid index \(index)")
         }
+        try requireAction(.addHeaders, "addHeaders", "smfi_insheader", "header \(name)")
         let result = withMutableCStrings(name, value) { name, value in
             smfi_insheader(context, position, name, value)
         }
@@ -42,6 +55,7 @@ public struct EndOfMessage: ~Copyable {
         guard let position = Int32(exactly: occurrence), position >= 1 else {
             throw MilterError(operation: "smfi_chgheader", detail: "header \(name) with invalid occurrence \(occurrence)")
         }
+        try requireAction(.changeHeaders, "changeHeaders", "smfi_chgheader", "header \(name)")
         let result = withMutableCStrings(name, value) { name, value in
             smfi_chgheader(context, name, position, value)
         }
@@ -53,6 +67,7 @@ public struct EndOfMessage: ~Copyable {
         guard let position = Int32(exactly: occurrence), position >= 1 else {
             throw MilterError(operation: "smfi_chgheader", detail: "delete header \(name) with invalid occurrence \(occurrence)")
         }
+        try requireAction(.changeHeaders, "changeHeaders", "smfi_chgheader", "delete header \(name)")
         let result = name.withCString { name in
             smfi_chgheader(context, UnsafeMutablePointer(mutating: name), position, nil)
         }
@@ -62,6 +77,7 @@ public struct EndOfMessage: ~Copyable {
     /// Puts the message on hold (Postfix hold queue, Sendmail quarantine) with a reason
     /// (needs `.quarantine`). libmilter refuses an empty reason.
     public func quarantine(reason: String) throws {
+        try requireAction(.quarantine, "quarantine", "smfi_quarantine", "reason \"\(reason)\"")
         let result = reason.withCString { reason in
             smfi_quarantine(context, UnsafeMutablePointer(mutating: reason))
         }

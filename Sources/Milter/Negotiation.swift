@@ -43,3 +43,16 @@ struct Negotiation: Equatable {
         self.steps = steps & offeredSteps
     }
 }
+
+/// The outcome of negotiation that the callbacks of one connection need later.
+struct NegotiatedOptions: Equatable {
+    /// Actions granted to the milter; EndOfMessage checks them before calling libmilter.
+    var actions: MilterActions
+    /// Protocol steps requested, limited to the MTA's offer.
+    var steps: UInt
+
+    /// Whether the MTA understands a "skip" answer to a body chunk (SMFIP_SKIP).
+    var allowsSkip: Bool {
+        steps & UInt(SMFIP_SKIP) != 0
+    }
+}

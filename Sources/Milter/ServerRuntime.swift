@@ -61,9 +61,10 @@ final class ServerRuntime: Sendable {
         return Macros(values)
     }
 
-    /// Answers libmilter's xxfi_negotiate: requests actions and steps, then the macro lists.
+    /// Handles libmilter's xxfi_negotiate: requests actions and steps, then the macro lists,
+    /// and returns what the connection was granted.
     func negotiate(_ context: OpaquePointer, offeredActions: UInt, offeredSteps: UInt,
-                   actions: inout UInt, steps: inout UInt) {
+                   actions: inout UInt, steps: inout UInt) -> NegotiatedOptions {
         let request = Negotiation(wantedActions: wantedActions, stages: configuration.stages,
                                   offeredActions: offeredActions, offeredSteps: offeredSteps,
                                   proposedSteps: steps)
@@ -76,12 +77,13 @@ final class ServerRuntime: Sendable {
         }
         actions = request.actions
         steps = request.steps
+        let options = NegotiatedOptions(actions: MilterActions(rawValue: request.actions), steps: request.steps)
 
         guard request.canSetMacroLists else {
             if !configuration.macros.isEmpty {
                 log(.debug, "negotiate: the MTA does not offer macro lists; keeping its default macros")
             }
-            return
+            return options
         }
         for (stage, names) in configuration.macros {
             guard let index = stage.macroListIndex else {
@@ -93,11 +95,13 @@ final class ServerRuntime: Sendable {
                 log(.warning, "negotiate: smfi_setsymlist failed for stage \(stage.rawValue) (\(list))")
             }
         }
+        return options
     }
 
     /// Converts a session's reply into the status libmilter expects, setting a custom SMTP
     /// reply first. An invalid custom reply is logged and answered with the failure reply.
-    func status(for reply: Reply, stage: ProtocolStage, context: OpaquePointer) -> sfsistat {
+    func status(for reply: Reply, stage: ProtocolStage, context: OpaquePointer,
+                options: NegotiatedOptions?) -> sfsistat {
         switch reply {
         case .continue:
             return SMFIS_CONTINUE
@@ -110,8 +114,9 @@ final class ServerRuntime: Sendable {
         case .discard:
             return SMFIS_DISCARD
         case .skip:
-            guard stage == .body else {
-                log(.warning, "\(stage.rawValue): skip is valid only for body chunks; answering continue")
+            // libmilter sends "skip" even to an MTA that did not negotiate it.
+            guard stage == .body, options?.allowsSkip == true else {
+                log(.debug, "\(stage.rawValue): skip is valid only for body chunks of an MTA that offers it; answering continue")
                 return SMFIS_CONTINUE
             }
             return SMFIS_SKIP
@@ -120,15 +125,15 @@ final class ServerRuntime: Sendable {
                 return try setCustomReply(smtpReply, context: context)
             } catch {
                 log(.error, "\(stage.rawValue): custom reply not sent: \(error); answering with the failure reply")
-                return failureStatus(stage: stage, context: context)
+                return failureStatus(stage: stage, context: context, options: options)
             }
         }
     }
 
     /// The status for `configuration.failureReply`; tempfail when that is an invalid custom reply.
-    func failureStatus(stage: ProtocolStage, context: OpaquePointer) -> sfsistat {
+    func failureStatus(stage: ProtocolStage, context: OpaquePointer, options: NegotiatedOptions?) -> sfsistat {
         guard case .custom(let smtpReply) = configuration.failureReply else {
-            return status(for: configuration.failureReply, stage: stage, context: context)
+            return status(for: configuration.failureReply, stage: stage, context: context, options: options)
         }
         do {
             return try setCustomReply(smtpReply, context: context)

@@ -51,6 +51,21 @@ final class ReplyTests: ListenerTestCase {
         }
     }
 
+    func testSkipWithoutMTAOfferAnswersContinue() throws {
+        let listener = try startListener(["--reply", "body=skip"])
+        let client = try listener.makeClient()
+        _ = try client.negotiate(steps: MilterProtocol.allSteps & ~MilterProtocol.skip)
+        _ = try client.connect(hostname: "client.example", address: .ipv4("192.0.2.7", port: 2525))
+        _ = try client.mail(["<alice@shop.example>"])
+        _ = try client.recipient(["<bob@example.org>"])
+        _ = try client.data()
+        _ = try client.endOfHeaders()
+
+        let reply = try client.body(Array("body\r\n".utf8))
+
+        XCTAssertEqual(reply.commandCharacter, "c")
+    }
+
     func testCustomMultilineReplyArrivesEscaped() throws {
         let listener = try startListener(["--reply", "envelopeRecipient=custom-reject"])
 
