@@ -2,14 +2,15 @@
 // per-connection session box stored with smfi_setpriv. They are free functions in a file of
 // their own: a closure written in top-level code of an executable's main.swift is main-actor
 // isolated, and the runtime stops the process when libmilter calls it from another thread.
-// A callback must never let a Swift error escape into C and never stop the process; every
-// error becomes a log line and the configured failure reply.
+// A callback must never let a Swift error escape into C and never stop the process.
+// Every error becomes a log line and the configured failure reply.
 import CMilter
 import Glibc
 
-/// What one MTA connection holds: the options negotiated for it and, from its first stage
-/// on, its session. smfi_setpriv holds one retained reference from negotiation (or the first
-/// stage, when the MTA reuses a connection without negotiating again) until close.
+/// The per-connection state: the options negotiated for it and, from its first stage on,
+/// its session. The private data pointer (smfi_setpriv) keeps one retained reference from
+/// negotiation until close. When the MTA reuses a connection without negotiating again, the
+/// first stage creates the box instead.
 private final class ConnectionBox {
     let runtime: ServerRuntime
     /// nil when the MTA did not negotiate on this connection.
@@ -24,8 +25,8 @@ private final class ConnectionBox {
     }
 }
 
-/// The description passed to smfi_register. Stages the configuration leaves out get NULL
-/// callbacks, from which libmilter derives "do not send" bits at negotiation.
+/// Builds the description passed to smfi_register. Stages the configuration leaves out get
+/// NULL callbacks, from which libmilter derives "do not send" bits at negotiation.
 func makeFilterDescription(name: UnsafeMutablePointer<CChar>, runtime: ServerRuntime) -> smfiDesc {
     let stages = runtime.configuration.stages
     return smfiDesc(

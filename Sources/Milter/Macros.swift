@@ -9,8 +9,8 @@ public struct Macros: Sendable, Equatable {
         all = values
     }
 
-    /// The value of a macro, or nil when the MTA did not send it. A name may be given with or
-    /// without its braces, as smfi_getsymval allows: `macros["auth_authen"]` finds
+    /// Returns the value of a macro, or nil when the MTA did not send it. A name may be given
+    /// with or without its braces, as smfi_getsymval allows: `macros["auth_authen"]` finds
     /// "{auth_authen}" and `macros["{i}"]` finds "i".
     public subscript(_ name: String) -> String? {
         if let value = all[name] {

@@ -1,19 +1,19 @@
 // Settings of a MilterServer, with their defaults in one place. This is plain data; checking
 // it against libmilter's rules happens in MilterServer.open().
 
-/// How a MilterServer registers with libmilter, listens and negotiates.
+/// The settings a MilterServer uses to register with libmilter, listen and negotiate.
 public struct MilterConfiguration: Sendable {
     /// The name libmilter registers and logs.
     public var name: String
-    /// Where to listen, in libmilter syntax: "unix:/path" (also "local:/path"),
+    /// The listening address in libmilter syntax: "unix:/path" (also "local:/path"),
     /// "inet:PORT@HOST", "inet6:PORT@HOST", or "fd:N" for a socket that is already listening.
     /// For inet and inet6 the server creates the socket itself with TCP_NODELAY.
     public var listen: String
     /// Modifications to request from the MTA; those the MTA does not offer are dropped with
     /// a warning, and the matching EndOfMessage calls then throw.
     public var actions: MilterActions
-    /// Stages the session wants. The MTA is asked not to send the others, and libmilter
-    /// answers them itself if it sends them anyway.
+    /// Stages the session handles. The MTA is asked not to send the others, and libmilter
+    /// replies `continue` itself if it sends them anyway.
     public var stages: Set<ProtocolStage>
     /// Macros to request per stage with smfi_setsymlist, by name as in "{auth_authen}" or "i".
     /// Only connect, helo, envelopeFrom, envelopeRecipient, data, endOfHeaders and
@@ -29,7 +29,7 @@ public struct MilterConfiguration: Sendable {
     public var socketMode: UInt32?
     /// Group id for a unix socket, set after it is created (the MTA's group).
     public var socketGroup: UInt32?
-    /// The answer when a session method throws or a custom reply is invalid.
+    /// The reply sent when a session method throws or a custom reply is invalid.
     public var failureReply: Reply
     /// libmilter's debug level (smfi_setdbg); 0 is off.
     public var debugLevel: Int32

@@ -1,6 +1,6 @@
 // The error that every failed libmilter or operating-system call in this module becomes.
-// It names the operation so that a log line alone tells what failed; it never carries
-// message content beyond the header name or path that the operation was given.
+// It names the operation, so a log line alone shows what failed. It never carries message
+// content beyond the header name, quarantine reason or path that the operation was given.
 import CMilter
 import Glibc
 
@@ -8,7 +8,7 @@ import Glibc
 public struct MilterError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The C function or step that failed, for example "smfi_addheader" or "chmod".
     public var operation: String
-    /// What the operation was applied to, for example "header X-Spam-Flag" or a socket path.
+    /// The operation's target, for example "header X-Spam-Flag" or a socket path.
     public var detail: String
     /// The errno value for operating-system calls; nil for libmilter calls, which do not set it.
     public var errorNumber: Int32?
@@ -30,7 +30,7 @@ public struct MilterError: Error, CustomStringConvertible, Sendable, Equatable {
         return text
     }
 
-    /// An error for an operating-system call that just failed, carrying the current errno.
+    /// Makes an error for an operating-system call that just failed, with the current errno.
     static func system(_ operation: String, _ detail: String) -> MilterError {
         MilterError(operation: operation, detail: detail, errorNumber: errno)
     }

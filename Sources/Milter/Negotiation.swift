@@ -1,9 +1,9 @@
-// What the milter asks of the MTA in xxfi_negotiate, computed as plain numbers so that it
+// The milter's request to the MTA in xxfi_negotiate, computed as plain numbers so that it
 // can be tested without libmilter. It must never ask for an action or protocol step the MTA
 // did not offer, because libmilter then aborts the session.
 import CMilter
 
-/// The milter's answer to the MTA's offer of actions and protocol steps.
+/// The milter's reply to the MTA's offer of actions and protocol steps.
 struct Negotiation: Equatable {
     /// SMFIF_* bits to request (*pf0).
     var actions: UInt
@@ -21,7 +21,7 @@ struct Negotiation: Equatable {
     ///   - offeredActions: f0, the actions the MTA offers.
     ///   - offeredSteps: f1, the protocol steps the MTA offers.
     ///   - proposedSteps: *pf1 as libmilter filled it in before the callback. It already
-    ///     holds "do not send" bits for callbacks left NULL, so it is extended, never replaced.
+    ///     contains "do not send" bits for callbacks left NULL, so it is extended, never replaced.
     init(wantedActions: MilterActions, stages: Set<ProtocolStage>,
          offeredActions: UInt, offeredSteps: UInt, proposedSteps: UInt) {
         actions = wantedActions.rawValue & offeredActions
@@ -34,7 +34,7 @@ struct Negotiation: Equatable {
                 steps |= bit
             }
         }
-        // Without SMFIP_SKIP the MTA does not understand a "skip" answer to a body chunk.
+        // Without SMFIP_SKIP the MTA does not understand a "skip" reply to a body chunk.
         if stages.contains(.body) {
             steps |= UInt(SMFIP_SKIP)
         }
@@ -51,7 +51,7 @@ struct NegotiatedOptions: Equatable {
     /// Protocol steps requested, limited to the MTA's offer.
     var steps: UInt
 
-    /// Whether the MTA understands a "skip" answer to a body chunk (SMFIP_SKIP).
+    /// Whether the MTA understands a "skip" reply to a body chunk (SMFIP_SKIP).
     var allowsSkip: Bool {
         steps & UInt(SMFIP_SKIP) != 0
     }

@@ -64,7 +64,7 @@ public enum PeerAddress: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The text form of a binary IPv4 or IPv6 address (inet_ntop), or "" if it cannot be formatted.
+    /// Formats a binary IPv4 or IPv6 address with inet_ntop; returns "" if that fails.
     private static func presentation(_ family: Int32, _ address: UnsafeRawBufferPointer, length: Int) -> String {
         var buffer = [CChar](repeating: 0, count: length)
         guard inet_ntop(family, address.baseAddress, &buffer, socklen_t(length)) != nil else {

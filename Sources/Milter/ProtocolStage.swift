@@ -28,7 +28,7 @@ public struct MilterActions: OptionSet, Sendable, Hashable {
 }
 
 extension ProtocolStage {
-    /// The SMFIP_NO* bit that tells the MTA not to send this stage at all, or nil for
+    /// The SMFIP_NO* bit that asks the MTA not to send this stage at all, or nil for
     /// end of message, which the MTA always sends.
     var skipProtocolBit: UInt? {
         switch self {

@@ -1,5 +1,5 @@
-// Replies a session returns at each stage: the simple SMFIS_* answers and custom SMTP replies
-// with code, enhanced status and text lines. This file checks and cleans reply text so that
+// Replies a session returns at each stage: the simple SMFIS_* statuses and custom SMTP
+// replies with code, enhanced status and text lines. This file checks and cleans reply text so that
 // libmilter accepts it; it must never let CR, LF, NUL or a lone `%` reach libmilter, because
 // libmilter rejects such text or silently drops it.
 
@@ -14,9 +14,9 @@ public struct SMTPReply: Sendable, Equatable {
     /// `maximumLineCount` are dropped when sent; see `safeLines` for the rest of the cleaning.
     public var lines: [String]
 
-    /// The most text lines libmilter takes in one reply (smfi_setmlreply).
+    /// The maximum number of text lines libmilter takes in one reply (smfi_setmlreply).
     public static let maximumLineCount = 32
-    /// The most bytes libmilter takes in one reply line (MAXREPLYLEN), counted after `%` is doubled.
+    /// The maximum bytes libmilter takes in one reply line (MAXREPLYLEN), counted after `%` is doubled.
     public static let maximumLineBytes = 980
 
     /// Creates a reply whose text is split into lines at each "\n" or "\r\n".
@@ -32,9 +32,10 @@ public struct SMTPReply: Sendable, Equatable {
         self.lines = lines
     }
 
-    /// The lines as libmilter must receive them: at most `maximumLineCount` lines (at least
-    /// one, possibly empty), CR, LF and NUL removed, `%` written as `%%`, and each line cut
-    /// at `maximumLineBytes` bytes without splitting a `%%` pair or a UTF-8 sequence.
+    /// The lines as libmilter must receive them: at most `maximumLineCount` lines and at
+    /// least one (possibly empty), with CR, LF and NUL removed and `%` written as `%%`.
+    /// Each line is cut at `maximumLineBytes` bytes without splitting a `%%` pair or a
+    /// UTF-8 sequence.
     public var safeLines: [String] {
         let kept = lines.isEmpty ? [""] : Array(lines.prefix(Self.maximumLineCount))
         return kept.map(Self.safeLine)
@@ -62,9 +63,9 @@ public struct SMTPReply: Sendable, Equatable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Why libmilter would refuse this reply, or nil when it is valid: the code must be 4xx or
-    /// 5xx, and an enhanced status must be "C.S.D" with C equal to the code's first digit,
-    /// a subject of 1 to 3 digits and a detail of 1 to 3 digits.
+    /// The reason libmilter would reject this reply, or nil when it is valid. The code must
+    /// be 4xx or 5xx. An enhanced status must be "C.S.D", where C equals the code's first
+    /// digit and S and D have 1 to 3 digits each.
     public var validationError: String? {
         guard (400...599).contains(code) else {
             return "reply code \(code) is not 4xx or 5xx"
@@ -87,7 +88,7 @@ public struct SMTPReply: Sendable, Equatable {
     }
 }
 
-/// What a session answers at a stage.
+/// A session's reply at a stage.
 public enum Reply: Sendable, Equatable {
     /// Go on with the next stage.
     case `continue`
@@ -99,8 +100,8 @@ public enum Reply: Sendable, Equatable {
     case tempfail
     /// Accept the message and then throw it away.
     case discard
-    /// Send no more body chunks for this message; valid only from `body` and only when the
-    /// MTA offered it at negotiation. Elsewhere it is answered as `continue`.
+    /// Send no more body chunks for this message. Valid only from `body` and only when the
+    /// MTA offered it at negotiation; elsewhere the server sends `continue` instead.
     case skip
     /// A custom reply: a 4xx code is sent as a temporary failure, a 5xx code as a rejection.
     case custom(SMTPReply)

@@ -1,8 +1,8 @@
 // The state the C callbacks reach: the installed server's settings, log closure and session
-// factory, and the conversion of replies into libmilter status codes. libmilter callbacks
-// cannot carry a context pointer of ours until a session exists, so the runtime is one
-// process-wide value, installed once by MilterServer.open(); libmilter allows one milter per
-// process anyway. Nothing here may throw into C or stop the process on bad input.
+// factory, and the conversion of replies into libmilter status codes. libmilter passes no
+// context pointer of ours before negotiation, so the runtime is one process-wide value that
+// MilterServer.open() installs. libmilter allows one milter per process anyway.
+// Nothing here may throw into C or stop the process on bad input.
 import CMilter
 import CMilterShim
 import Glibc
@@ -99,7 +99,7 @@ final class ServerRuntime: Sendable {
     }
 
     /// Converts a session's reply into the status libmilter expects, setting a custom SMTP
-    /// reply first. An invalid custom reply is logged and answered with the failure reply.
+    /// reply first. An invalid custom reply is logged and replaced by the failure reply.
     func status(for reply: Reply, stage: ProtocolStage, context: OpaquePointer,
                 options: NegotiatedOptions?) -> sfsistat {
         switch reply {
@@ -130,7 +130,8 @@ final class ServerRuntime: Sendable {
         }
     }
 
-    /// The status for `configuration.failureReply`; tempfail when that is an invalid custom reply.
+    /// Returns the status for `configuration.failureReply`, or tempfail when that is an
+    /// invalid custom reply.
     func failureStatus(stage: ProtocolStage, context: OpaquePointer, options: NegotiatedOptions?) -> sfsistat {
         guard case .custom(let smtpReply) = configuration.failureReply else {
             return status(for: configuration.failureReply, stage: stage, context: context, options: options)

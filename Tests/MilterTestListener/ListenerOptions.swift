@@ -40,8 +40,8 @@ struct UsageError: Error, CustomStringConvertible {
     var description: String
 }
 
-/// The multi-line reply of `custom-reject`. It holds a `%`, a CR LF inside a line and more
-/// than one line, so tests can check how the text is cleaned.
+/// The multi-line reply of `custom-reject`. It contains a `%`, a CR LF inside a line and
+/// more than one line, so tests can check how the text is cleaned.
 let customRejectReply = SMTPReply(code: 550, enhancedStatus: "5.7.1",
                                   lines: ["Rejected: 100% spam", "second\r\nline", "third line"])
 let customTempfailReply = SMTPReply(code: 451, enhancedStatus: "4.7.1", text: "Try again later")

@@ -1,6 +1,6 @@
 // milter-test-listener: a milter that MilterTests start in a child process, because libmilter
 // runs its main loop once per process. It records every event to a JSON-lines file and
-// answers as its command line says. All work happens in ListenerMain.swift: callbacks must
+// replies as its command-line options request. All work happens in ListenerMain.swift: callbacks must
 // not be written in this file's top-level code, which is main-actor isolated.
 import Glibc
 

@@ -67,7 +67,7 @@ final class ListenSocketTests: ListenerTestCase {
         XCTAssertEqual(status.st_mode & 0o777, 0o600)
     }
 
-    /// A TCP port that was free a moment ago on `host`.
+    /// Returns a TCP port that was free on `host` a moment ago.
     private func freePort(host: String, family: Int32) throws -> UInt16 {
         let descriptor = socket(family, Int32(SOCK_STREAM.rawValue), 0)
         XCTAssertGreaterThanOrEqual(descriptor, 0)

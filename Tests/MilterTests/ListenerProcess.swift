@@ -1,6 +1,6 @@
 // Starts milter-test-listener in a child process for one test, waits until its socket accepts
 // connections, reads the events it records, and stops it. A listener must never outlive its
-// test: ListenerTestCase stops every listener in tearDown, with SIGKILL if SIGTERM is ignored.
+// test, so ListenerTestCase kills every listener it started in tearDown.
 import Foundation
 import Glibc
 import XCTest
@@ -40,7 +40,7 @@ final class ListenerProcess {
     let listenSpec: String
     private let process = Process()
 
-    /// The directory of the built products, where SwiftPM puts milter-test-listener next to
+    /// Finds milter-test-listener in the products directory, where SwiftPM puts it next to
     /// the test bundle. MILTER_TEST_LISTENER overrides the executable's path.
     static func executableURL() throws -> URL {
         if let path = ProcessInfo.processInfo.environment["MILTER_TEST_LISTENER"] {
@@ -75,7 +75,7 @@ final class ListenerProcess {
     }
 
     /// Starts the listener with `arguments` added to --listen and --events, and waits until a
-    /// client can connect (unix socket or TCP, as the listen spec says).
+    /// client can connect over the unix socket or TCP port of the listen spec.
     func start(_ arguments: [String]) throws {
         FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = try Self.executableURL()
@@ -143,7 +143,7 @@ final class ListenerProcess {
         return !process.isRunning
     }
 
-    /// Every event recorded so far, in order. Lines that do not decode fail the caller's test.
+    /// Reads every event recorded so far, in order. A line that does not decode throws.
     func events() throws -> [RecordedEvent] {
         guard let data = FileManager.default.contents(atPath: eventsPath) else {
             return []

@@ -1,8 +1,8 @@
 // The MTA side of the milter protocol, small enough for tests: it writes command packets and
 // reads response packets over a unix or TCP socket. Every packet is a 4-byte big-endian
 // length (counting the command byte), one command byte and the data. The client checks the
-// length of what it reads and fails the test on a short or oversized packet; it must never
-// block forever, so reads time out after `readTimeoutSeconds`.
+// length of what it reads and throws on a short or oversized packet. It must never block
+// forever, so reads time out after `readTimeoutSeconds`.
 import Foundation
 import Glibc
 
@@ -24,7 +24,7 @@ struct MilterPacket: Equatable, CustomStringConvertible {
     }
 }
 
-/// The milter's answer to the MTA's option negotiation ('O').
+/// The milter's reply to the MTA's option negotiation ('O').
 struct NegotiationReply {
     var version: UInt32
     var actions: UInt32

@@ -48,6 +48,8 @@ final class NegotiationTests: ListenerTestCase {
         let mail = try client.mail(["<alice@shop.example>"])
 
         XCTAssertEqual(mail.commandCharacter, "c")
+        XCTAssertEqual(try client.recipient(["<bob@example.org>"]).commandCharacter, "c",
+                       "libmilter replies itself to a stage without callback")
         let event = try listener.waitForEvent("envelopeFrom") { $0.event == "envelopeFrom" }
         XCTAssertEqual(event.session, 1)
         XCTAssertFalse(try listener.sessionEvents().contains { $0.event == "connect" })
@@ -114,7 +116,7 @@ final class NegotiationTests: ListenerTestCase {
         XCTAssertFalse(request.canSetMacroLists)
     }
 
-    func testEveryStageButEndOfMessageCanBeSkipped() {
+    func testStagesExceptEndOfMessageAreSkippable() {
         for stage in ProtocolStage.allCases {
             let request = Negotiation(wantedActions: [], stages: Set(ProtocolStage.allCases).subtracting([stage]),
                                       offeredActions: 0, offeredSteps: UInt(SMFI_CURR_PROT), proposedSteps: 0)
