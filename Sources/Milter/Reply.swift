@@ -104,5 +104,7 @@ public enum Reply: Sendable, Equatable {
     /// MTA offered it at negotiation; elsewhere the server sends `continue` instead.
     case skip
     /// A custom reply: a 4xx code is sent as a temporary failure, a 5xx code as a rejection.
+    /// NOTE: libmilter sends it from `connect` too, but its documentation says not to set a
+    /// reply there, so an MTA may ignore the text at that stage.
     case custom(SMTPReply)
 }
