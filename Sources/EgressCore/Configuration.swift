@@ -116,6 +116,13 @@ public struct Configuration: Sendable, Equatable {
     /// Per-sender actions, tried in order; no rule means accept.
     public var senders: [SenderRule] = []
 
+    /// Per-key rate limit rules; every rule whose level appears in a message's identity is
+    /// checked, and the most severe trip decides.
+    public var limits: [LimitRule] = []
+
+    /// Absolute path of the per-key limits table (`LimitOverrides`); empty for none.
+    public var limitsOverrides = ""
+
     /// The built-in defaults.
     public init() {}
 

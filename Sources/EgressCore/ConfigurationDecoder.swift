@@ -10,13 +10,15 @@
 /// the suggestions in error messages.
 enum ConfigurationKeys {
     static let top = ["listen", "socket", "user", "state_directory", "timeout", "fail_action",
-                      "log_level", "paths", "headers", "replies", "senders"]
+                      "log_level", "paths", "headers", "replies", "senders", "limits_overrides", "limits"]
     static let socket = ["mode", "group"]
     static let paths = ["local_daemon_names"]
     static let headers = ["status"]
     static let replies = ["tempfail", "reject"]
     static let reply = ["code", "status", "text"]
     static let senderRule = ["match", "action", "reason"]
+    static let limitRule = ["name", "level", "messages", "recipients", "max_recipients", "exempt",
+                            "action", "local_action", "shadow", "suspend_after"]
 }
 
 struct ConfigurationDecoder {
@@ -79,6 +81,13 @@ struct ConfigurationDecoder {
         }
         if let node = top["senders"] {
             configuration.senders = try decodeSenders(node)
+        }
+        if let node = top["limits_overrides"] {
+            let path = try string(node, at: "limits_overrides")
+            configuration.limitsOverrides = path.isEmpty ? "" : try absolutePath(node, at: "limits_overrides")
+        }
+        if let node = top["limits"] {
+            configuration.limits = try decodeLimits(node)
         }
         return configuration
     }
@@ -158,7 +167,7 @@ struct ConfigurationDecoder {
 
     /// Returns a mapping's values by key after checking every key: each must be a scalar,
     /// appear once and be one of `allowed`. A null node is an empty mapping.
-    private func fields(of node: YAMLNode, at path: String, allowed: [String]) throws -> [String: YAMLNode] {
+    func fields(of node: YAMLNode, at path: String, allowed: [String]) throws -> [String: YAMLNode] {
         if node.isNull {
             return [:]
         }
@@ -192,14 +201,14 @@ struct ConfigurationDecoder {
     }
 
     /// Returns a scalar's text. Any scalar but null is a string, so `user: 1000` is the user "1000".
-    private func string(_ node: YAMLNode, at path: String) throws -> String {
+    func string(_ node: YAMLNode, at path: String) throws -> String {
         guard case .scalar(let text, _) = node.content, !node.isNull else {
             throw error(at: node, key: path, "expected a string, found \(node.kindDescription)")
         }
         return text
     }
 
-    private func nonEmptyString(_ node: YAMLNode, at path: String) throws -> String {
+    func nonEmptyString(_ node: YAMLNode, at path: String) throws -> String {
         let text = try string(node, at: path)
         guard !text.isEmpty else {
             throw error(at: node, key: path, "must not be empty")
@@ -207,7 +216,7 @@ struct ConfigurationDecoder {
         return text
     }
 
-    private func absolutePath(_ node: YAMLNode, at path: String) throws -> String {
+    func absolutePath(_ node: YAMLNode, at path: String) throws -> String {
         let text = try string(node, at: path)
         guard text.hasPrefix("/") else {
             throw error(at: node, key: path, "must be an absolute path, such as /var/lib/egress-milter")
@@ -216,7 +225,7 @@ struct ConfigurationDecoder {
     }
 
     /// Returns a plain decimal integer; a quoted number is a string in YAML and rejected.
-    private func integer(_ node: YAMLNode, at path: String) throws -> Int {
+    func integer(_ node: YAMLNode, at path: String) throws -> Int {
         guard case .scalar(let text, isPlain: true) = node.content, let number = Int(text) else {
             throw error(at: node, key: path, "expected an integer, found \(node.kindDescription)")
         }
@@ -242,7 +251,7 @@ struct ConfigurationDecoder {
     }
 
     /// Returns the case named by a scalar, suggesting the nearest name for a typo.
-    private func choice<Choice: RawRepresentable>(_ node: YAMLNode, at path: String, among choices: [Choice]) throws -> Choice
+    func choice<Choice: RawRepresentable>(_ node: YAMLNode, at path: String, among choices: [Choice]) throws -> Choice
     where Choice.RawValue == String {
         let text = try string(node, at: path)
         if let match = choices.first(where: { $0.rawValue == text }) {
@@ -259,7 +268,7 @@ struct ConfigurationDecoder {
 
     /// Runs a value check and places its `ValueError` at the node.
     @discardableResult
-    private func value<Result>(of node: YAMLNode, at path: String, _ check: (YAMLNode) throws -> Result) throws -> Result {
+    func value<Result>(of node: YAMLNode, at path: String, _ check: (YAMLNode) throws -> Result) throws -> Result {
         do {
             return try check(node)
         } catch let problem as ValueError {
@@ -267,7 +276,7 @@ struct ConfigurationDecoder {
         }
     }
 
-    private func error(at node: YAMLNode, key: String, _ message: String) -> ConfigurationError {
+    func error(at node: YAMLNode, key: String, _ message: String) -> ConfigurationError {
         ConfigurationError(file: file, line: node.line, column: node.column, key: key, message: message)
     }
 }

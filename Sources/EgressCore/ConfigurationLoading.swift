@@ -14,7 +14,7 @@ extension Configuration {
     /// Reads and decodes the YAML file at `path`. Throws `ConfigurationError`, also when the
     /// file is missing or unreadable (then with line 0).
     public static func load(contentsOf path: String) throws -> Configuration {
-        let bytes = try readFile(path)
+        let bytes = try readFile(path, kind: "config file", maximumBytes: maximumFileBytes)
         return try parse(bytes: bytes, file: path)
     }
 
@@ -48,7 +48,8 @@ extension Configuration {
     }
 
     /// Reads a whole file with POSIX calls, so the error names the reason (errno) in plain words.
-    private static func readFile(_ path: String) throws -> [UInt8] {
+    /// `kind` names the file in messages ("config file").
+    static func readFile(_ path: String, kind: String, maximumBytes: Int) throws -> [UInt8] {
         func failure(_ message: String) -> ConfigurationError {
             ConfigurationError(file: path, line: 0, column: 0, key: "", message: message)
         }
@@ -58,19 +59,19 @@ extension Configuration {
 
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
-            throw failure("cannot open the config file: \(errnoText())")
+            throw failure("cannot open the \(kind): \(errnoText())")
         }
         defer { close(descriptor) }
 
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
-            throw failure("cannot read the config file: \(errnoText())")
+            throw failure("cannot read the \(kind): \(errnoText())")
         }
         guard status.st_mode & S_IFMT == S_IFREG else {
             throw failure("not a regular file")
         }
-        guard status.st_size <= maximumFileBytes else {
-            throw failure("the file is \(status.st_size) bytes long; a config file may have at most \(maximumFileBytes)")
+        guard status.st_size <= maximumBytes else {
+            throw failure("the file is \(status.st_size) bytes long; a \(kind) may have at most \(maximumBytes)")
         }
 
         var bytes: [UInt8] = []
@@ -79,15 +80,15 @@ extension Configuration {
             let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw failure("cannot read the config file: \(errnoText())")
+                throw failure("cannot read the \(kind): \(errnoText())")
             }
             if count == 0 {
                 break
             }
             bytes.append(contentsOf: chunk[..<count])
             // The size may have grown since fstat.
-            guard bytes.count <= maximumFileBytes else {
-                throw failure("the file is longer than \(maximumFileBytes) bytes, the maximum for a config file")
+            guard bytes.count <= maximumBytes else {
+                throw failure("the file is longer than \(maximumBytes) bytes, the maximum for a \(kind)")
             }
         }
         return bytes

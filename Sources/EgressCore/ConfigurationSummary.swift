@@ -42,9 +42,46 @@ extension Configuration {
                 }
             }
         }
+        lines.append("limits_overrides: \(YAMLText.scalar(limitsOverrides))")
+        lines.append(contentsOf: limitsSummary())
         return lines.joined(separator: "\n") + "\n"
     }
+
+    /// The `limits:` section; optional keys appear only when set. Windows are written plain,
+    /// because their text ("30/1m", "1000/1d hard") is always a plain YAML string.
+    private func limitsSummary() -> [String] {
+        guard !limits.isEmpty else { return ["limits: []"] }
+        var lines = ["limits:"]
+        for rule in limits {
+            lines.append("  - name: \(YAMLText.scalar(rule.name))")
+            lines.append("    level: \(rule.level.rawValue)")
+            if !rule.messages.isEmpty {
+                lines.append("    messages: [\(rule.messages.map(\.description).joined(separator: ", "))]")
+            }
+            if !rule.recipients.isEmpty {
+                lines.append("    recipients: [\(rule.recipients.map(\.description).joined(separator: ", "))]")
+            }
+            if let cap = rule.maximumRecipients {
+                lines.append("    max_recipients: \(cap)")
+            }
+            if !rule.exempt.isEmpty {
+                lines.append("    exempt: \(YAMLText.flowSequence(rule.exempt))")
+            }
+            if let action = rule.action {
+                lines.append("    action: \(action.rawValue)")
+            }
+            if let action = rule.localAction {
+                lines.append("    local_action: \(action.rawValue)")
+            }
+            lines.append("    shadow: \(rule.shadow)")
+            if let threshold = rule.suspendAfter {
+                lines.append("    suspend_after: \(YAMLText.scalar(threshold.description))")
+            }
+        }
+        return lines
+    }
 }
+
 
 /// Formatting of YAML scalars that read back as the same string.
 enum YAMLText {

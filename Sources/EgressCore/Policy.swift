@@ -1,9 +1,10 @@
 // The decision for one message: from its facts to a `Verdict` that the daemon applies.
 //
-// At this stage the decision comes from the per-sender rules alone: the first rule whose
-// pattern matches a key of the sender's identity decides, and no match means accept.
-// This file must never log, read the clock or touch the MTA: it gets the facts and the time
-// and returns a value, so every decision can be tested directly.
+// The steps: identity, then the per-sender rules (a matching rule that rejects, tempfails or
+// holds decides alone; accept and tag still go through the limits), then the limit step
+// (suspensions, then every rate limit rule, which reserves the message's counts), then the
+// verdict. This file must never log, read the clock or touch the MTA: it gets the facts and
+// the time and returns a value, so every decision can be tested directly.
 
 import Foundation
 
@@ -35,10 +36,19 @@ public struct Verdict: Sendable, Equatable {
     public var score: Double
     /// Names of the scoring rules that fired; empty until scoring exists.
     public var symbols: [String]
+    /// The rate limit counts this message took. The daemon passes the verdict to
+    /// `Policy.commit` once the MTA accepted the message, or to `Policy.release` when it did
+    /// not; nil when nothing was counted.
+    public var reservation: LimitReservation?
+    /// Keys this message got suspended, for the log.
+    public var newSuspensions: [Suspension]
+    /// Limits that tripped without deciding (shadow rules, milder actions), for the log.
+    public var limitNotes: [String]
 
     public init(action: Action, reply: ReplyText? = nil, addHeaders: [HeaderField] = [],
                 quarantineReason: String? = nil, reason: String, identity: Identity,
-                score: Double = 0, symbols: [String] = []) {
+                score: Double = 0, symbols: [String] = [], reservation: LimitReservation? = nil,
+                newSuspensions: [Suspension] = [], limitNotes: [String] = []) {
         self.action = action
         self.reply = reply
         self.addHeaders = addHeaders
@@ -47,48 +57,109 @@ public struct Verdict: Sendable, Equatable {
         self.identity = identity
         self.score = score
         self.symbols = symbols
+        self.reservation = reservation
+        self.newSuspensions = newSuspensions
+        self.limitNotes = limitNotes
     }
 }
 
 /// Decides what happens to messages under one configuration. Immutable, so one instance can
-/// serve every connection at once; build a new one when the configuration changes.
+/// serve every connection at once; build a new one when the configuration changes, around the
+/// same `RateLimiter`, so counters and suspensions carry over.
 public struct Policy: Sendable {
     /// Header added by the tag action, as SpamAssassin writes it, so receivers and mail
     /// clients recognise it.
     public static let spamFlagHeader = HeaderField(name: "X-Spam-Flag", value: "YES")
 
     public let configuration: Configuration
+    public let limiter: RateLimiter
+    public let overrides: LimitOverrides
     private let senderPatterns: [GlobPattern]
+    let compiledLimits: CompiledLimits
 
+    /// A policy with its own limiter in memory and no overrides; its counters start empty and
+    /// are lost with it.
     public init(configuration: Configuration) {
+        self.init(configuration: configuration, limiter: RateLimiter(), overrides: .empty)
+    }
+
+    /// A policy whose limits count in `limiter`, with the per-key settings of `overrides`.
+    public init(configuration: Configuration, limiter: RateLimiter, overrides: LimitOverrides) {
         self.configuration = configuration
+        self.limiter = limiter
+        self.overrides = overrides
         self.senderPatterns = configuration.senders.map { GlobPattern($0.match) }
+        self.compiledLimits = CompiledLimits(configuration: configuration, overrides: overrides, limiter: limiter)
     }
 
     public func identity(for facts: MessageFacts) -> Identity {
         Identity(resolving: facts)
     }
 
-    /// Decides the action for a message. `now` is unused until rate limits exist.
+    /// Decides the action for a message. When the state store fails it returns the
+    /// configured fail action with the error as the reason; use `evaluate` to get the error.
     public func decide(_ facts: MessageFacts, now: Date) -> Verdict {
+        do {
+            return try evaluate(facts, now: now)
+        } catch {
+            var action = configuration.failAction
+            if action == .reject && facts.path == .local {
+                action = .hold
+            }
+            return verdict(action, reason: "state store failed: \(error)", identity: identity(for: facts))
+        }
+    }
+
+    /// Decides the action for a message: sender rules, then suspensions and rate limits.
+    /// Throws `StateStoreError` when a new suspension cannot be written; the daemon then
+    /// answers with its fail action.
+    public func evaluate(_ facts: MessageFacts, now: Date) throws -> Verdict {
         let identity = identity(for: facts)
-        guard let index = firstMatchingRule(for: identity) else {
-            return verdict(.accept, reason: "default", identity: identity)
+        var action = Action.accept
+        var reason = "default"
+        if let index = firstMatchingRule(for: identity) {
+            let rule = configuration.senders[index]
+            reason = "senders[\(index)]"
+            if let text = rule.reason {
+                reason += ": \(text)"
+            }
+            action = rule.action
+            if action == .reject && facts.path == .local {
+                // Postfix bounces a message rejected on the local path to its envelope sender,
+                // which a local script can forge, so the reject would send backscatter.
+                action = .hold
+                reason += " (reject held instead on the local path, because the bounce would go to a possibly forged sender)"
+            }
+            if action != .accept && action != .tag {
+                return verdict(action, reason: reason, identity: identity)
+            }
         }
 
-        let rule = configuration.senders[index]
-        var reason = "senders[\(index)]"
-        if let text = rule.reason {
-            reason += ": \(text)"
+        let limits = try decideLimits(for: identity, path: facts.path, recipientCount: facts.recipients.count, now: now)
+        if let limitAction = limits.action, let limitReason = limits.reason {
+            action = limitAction
+            reason = limitReason
         }
-        var action = rule.action
-        if action == .reject && facts.path == .local {
-            // Postfix bounces a message rejected on the local path to its envelope sender,
-            // which a local script can forge, so the reject would send backscatter.
-            action = .hold
-            reason += " (reject held instead on the local path, because the bounce would go to a possibly forged sender)"
+        var result = verdict(action, reason: reason, identity: identity)
+        result.reservation = limits.reservation
+        result.newSuspensions = limits.newSuspensions
+        result.limitNotes = limits.notes
+        return result
+    }
+
+    /// Makes the verdict's rate limit counts final; call it when the MTA accepted the message.
+    public func commit(_ verdict: Verdict) {
+        if let reservation = verdict.reservation {
+            limiter.commit(reservation)
         }
-        return verdict(action, reason: reason, identity: identity)
+    }
+
+    /// Takes the verdict's rate limit counts back; call it when the message was not accepted
+    /// after all (aborted, or the verdict could not be applied).
+    public func release(_ verdict: Verdict) {
+        if let reservation = verdict.reservation {
+            limiter.release(reservation)
+        }
     }
 
     /// Returns the index of the first sender rule whose pattern matches any identity key.

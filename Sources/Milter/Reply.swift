@@ -1,7 +1,7 @@
 // Replies a session returns at each stage: the simple SMFIS_* statuses and custom SMTP
-// replies with code, enhanced status and text lines. This file checks and cleans reply text so that
-// libmilter accepts it; it must never let CR, LF, NUL or a lone `%` reach libmilter, because
-// libmilter rejects such text or silently drops it.
+// replies with code, enhanced status and text lines. This file checks and cleans reply text
+// so that libmilter accepts it. It must never let CR, LF, NUL or a lone `%` reach libmilter,
+// because libmilter rejects such text or silently drops it.
 
 /// A custom SMTP reply: a 4xx or 5xx code, an optional enhanced status code and text lines.
 public struct SMTPReply: Sendable, Equatable {

@@ -232,6 +232,8 @@ final class ConfigurationTests: XCTestCase {
                 status: "5.7.1"
                 text: "Message rejected by outbound policy"
             senders: []
+            limits_overrides: ""
+            limits: []
 
             """
         XCTAssertEqual(Configuration.defaults.summary(), expected)
@@ -265,7 +267,7 @@ final class ConfigurationTests: XCTestCase {
         let fileKeys = try keyPaths(of: String(contentsOfFile: Self.defaultFile, encoding: .utf8))
         let summaryKeys = try keyPaths(of: Configuration.defaults.summary())
         XCTAssertEqual(fileKeys, summaryKeys)
-        XCTAssertEqual(summaryKeys.count, 23)
+        XCTAssertEqual(summaryKeys.count, 25)
     }
 
     func testDefaultFileCommentsEveryKey() throws {
