@@ -30,6 +30,7 @@ let package = Package(
 
         .testTarget(name: "MilterTests", dependencies: ["Milter"]),
         .testTarget(name: "EgressCoreTests", dependencies: ["EgressCore"]),
+        .testTarget(name: "DaemonTests", dependencies: ["egress-milter"]),
         .testTarget(name: "IntegrationTests", dependencies: ["EgressCore"]),
     ]
 )

@@ -101,6 +101,9 @@ public struct Configuration: Sendable, Equatable {
     /// `-o milter_macro_daemon_name=egress-local`.
     public var localDaemonNames = ["egress-local"]
 
+    /// How the sender of a message is identified (the `identity:` section).
+    public var identity = IdentitySettings()
+
     /// Name of the header that records the action on every delivered message; empty disables it.
     public var statusHeader = "X-Egress-Milter"
 

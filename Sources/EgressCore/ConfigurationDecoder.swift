@@ -10,7 +10,7 @@
 /// the suggestions in error messages.
 enum ConfigurationKeys {
     static let top = ["listen", "socket", "user", "state_directory", "timeout", "fail_action",
-                      "log_level", "paths", "headers", "replies", "senders", "limits_overrides", "limits"]
+                      "log_level", "paths", "identity", "headers", "replies", "senders", "limits_overrides", "limits"]
     static let socket = ["mode", "group"]
     static let paths = ["local_daemon_names"]
     static let headers = ["status"]
@@ -62,6 +62,9 @@ struct ConfigurationDecoder {
                 configuration.localDaemonNames = try stringList(names, at: "paths.local_daemon_names")
             }
         }
+        if let node = top["identity"] {
+            configuration.identity = try decodeIdentity(node)
+        }
         if let node = top["headers"] {
             let headers = try fields(of: node, at: "headers", allowed: ConfigurationKeys.headers)
             if let status = headers["status"] {
@@ -80,7 +83,7 @@ struct ConfigurationDecoder {
             }
         }
         if let node = top["senders"] {
-            configuration.senders = try decodeSenders(node)
+            configuration.senders = try decodeSenders(node, ipv6PrefixLength: configuration.identity.ipv6PrefixLength)
         }
         if let node = top["limits_overrides"] {
             let path = try string(node, at: "limits_overrides")
@@ -127,7 +130,7 @@ struct ConfigurationDecoder {
         return result
     }
 
-    private func decodeSenders(_ node: YAMLNode) throws -> [SenderRule] {
+    private func decodeSenders(_ node: YAMLNode, ipv6PrefixLength: Int) throws -> [SenderRule] {
         if node.isNull {
             return []
         }
@@ -135,11 +138,12 @@ struct ConfigurationDecoder {
             throw error(at: node, key: "senders", "expected a sequence of rules ('- match: ...'), found \(node.kindDescription)")
         }
         return try items.enumerated().map { index, item in
-            try decodeSenderRule(item, at: "senders[\(index)]")
+            try decodeSenderRule(item, at: "senders[\(index)]", ipv6PrefixLength: ipv6PrefixLength)
         }
     }
 
-    private func decodeSenderRule(_ node: YAMLNode, at path: String) throws -> SenderRule {
+    /// Decodes one rule; an ip pattern with a prefix length must use the configured one.
+    private func decodeSenderRule(_ node: YAMLNode, at path: String, ipv6PrefixLength: Int) throws -> SenderRule {
         guard case .mapping = node.content else {
             throw error(at: node, key: path, "expected a rule with the keys match, action and reason, found \(node.kindDescription)")
         }
@@ -151,7 +155,9 @@ struct ConfigurationDecoder {
             throw error(at: node, key: "\(path).action", "missing key; every sender rule needs an action")
         }
         let pattern = try string(matchNode, at: "\(path).match")
-        try value(of: matchNode, at: "\(path).match") { _ in try ConfigurationValues.checkSenderPattern(pattern) }
+        try value(of: matchNode, at: "\(path).match") { _ in
+            try ConfigurationValues.checkSenderPattern(pattern, ipv6PrefixLength: ipv6PrefixLength)
+        }
         let action = try choice(actionNode, at: "\(path).action", among: Action.allCases)
 
         var reason: String?

@@ -19,6 +19,14 @@ extension Configuration {
 
         lines.append("paths:")
         lines.append("  local_daemon_names: \(YAMLText.flowSequence(localDaemonNames))")
+        // The stamp key itself is never printed, only the file it comes from.
+        lines.append("identity:")
+        lines.append("  stamp_header: \(YAMLText.scalar(identity.stampHeader))")
+        lines.append("  stamp_key_file: \(YAMLText.scalar(identity.stampKeyFile))")
+        lines.append("  stamp_max_age: \(ConfigurationValues.formatDuration(identity.stampMaximumAgeSeconds))")
+        lines.append("  ipv6_prefix: \(identity.ipv6PrefixLength)")
+        lines.append("  trust_local_envelope_sender: \(identity.trustLocalEnvelopeSender)")
+        lines.append("  local_sender_domains: \(YAMLText.flowSequence(identity.localSenderDomains))")
         lines.append("headers:")
         lines.append("  status: \(YAMLText.scalar(statusHeader))")
 

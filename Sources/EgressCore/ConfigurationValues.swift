@@ -198,17 +198,19 @@ enum ConfigurationValues {
     // MARK: Sender rules
 
     /// Checks that a sender pattern can match some identity key, so a typo in a level name
-    /// does not leave a rule that silently never fires.
-    static func checkSenderPattern(_ pattern: String) throws {
+    /// does not leave a rule that silently never fires. IPv6 keys carry the configured
+    /// prefix length (`identity.ipv6_prefix`), so a pattern with another one never matches.
+    static func checkSenderPattern(_ pattern: String, ipv6PrefixLength: Int = IdentitySettings().ipv6PrefixLength) throws {
         guard !pattern.isEmpty else {
             throw ValueError(message: "must not be empty; write a pattern such as sender:*@example.com")
         }
         let levels = IdentityLevel.allCases.map(\.rawValue)
+        let valuelessLevels = IdentityLevel.allCases.filter(\.hasNoValue).map(\.rawValue)
         let lowered = pattern.lowercased()
         let isGlob: (Character) -> Bool = { $0 == "*" || $0 == "?" }
         guard let colon = lowered.firstIndex(of: ":") else {
-            guard lowered == IdentityLevel.server.rawValue || lowered.contains(where: isGlob) else {
-                throw ValueError(message: "pattern '\(pattern)' matches no identity key; start it with login:, sender:, domain: or ip:, or write server")
+            guard valuelessLevels.contains(lowered) || lowered.contains(where: isGlob) else {
+                throw ValueError(message: "pattern '\(pattern)' matches no identity key; start it with a level and a colon, such as login: or account:, or write \(valuelessLevels.joined(separator: " or "))")
             }
             return
         }
@@ -216,8 +218,8 @@ enum ConfigurationValues {
         if level.contains(where: isGlob) {
             return
         }
-        if level == IdentityLevel.server.rawValue {
-            throw ValueError(message: "the server key has no value; write just 'server'")
+        if valuelessLevels.contains(level) {
+            throw ValueError(message: "the \(level) key has no value; write just '\(level)'")
         }
         guard levels.contains(level) else {
             var message = "unknown identity level '\(level)'"
@@ -228,8 +230,9 @@ enum ConfigurationValues {
             throw ValueError(message: message)
         }
         let value = lowered[lowered.index(after: colon)...]
-        if level == IdentityLevel.ip.rawValue, value.contains("/"), !value.hasSuffix("::/64") {
-            throw ValueError(message: "pattern '\(pattern)' never matches: IPv4 keys have no prefix length and IPv6 keys end in ::/64; match ranges with a glob such as ip:192.0.2.*")
+        if level == IdentityLevel.ip.rawValue, value.contains("/"),
+           !(value.contains(":") && value.hasSuffix("/\(ipv6PrefixLength)")) {
+            throw ValueError(message: "pattern '\(pattern)' never matches: IPv4 keys have no prefix length and IPv6 keys end in /\(ipv6PrefixLength) (identity.ipv6_prefix); match ranges with a glob such as ip:192.0.2.*")
         }
     }
 

@@ -86,9 +86,8 @@ enum Daemon {
     }
 
     static func validateListenSpec(_ spec: String) throws {
-        let schemes = ["unix:", "local:", "inet:", "inet6:"]
-        guard let scheme = schemes.first(where: { spec.hasPrefix($0) }), spec.count > scheme.count else {
-            throw UsageError(description: "invalid listen spec '\(spec)'; expected unix:/path, inet:PORT@HOST or inet6:PORT@HOST")
+        if let problem = Configuration.listenSpecError(spec) {
+            throw UsageError(description: "invalid listen spec '\(spec)': \(problem)")
         }
     }
 

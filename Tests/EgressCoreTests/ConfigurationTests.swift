@@ -220,6 +220,13 @@ final class ConfigurationTests: XCTestCase {
             log_level: notice
             paths:
               local_daemon_names: [egress-local]
+            identity:
+              stamp_header: X-Egress-Submitter
+              stamp_key_file: /etc/egress-milter/submit.key
+              stamp_max_age: 1h
+              ipv6_prefix: 64
+              trust_local_envelope_sender: false
+              local_sender_domains: []
             headers:
               status: X-Egress-Milter
             replies:
@@ -267,7 +274,7 @@ final class ConfigurationTests: XCTestCase {
         let fileKeys = try keyPaths(of: String(contentsOfFile: Self.defaultFile, encoding: .utf8))
         let summaryKeys = try keyPaths(of: Configuration.defaults.summary())
         XCTAssertEqual(fileKeys, summaryKeys)
-        XCTAssertEqual(summaryKeys.count, 25)
+        XCTAssertEqual(summaryKeys.count, 32)
     }
 
     func testDefaultFileCommentsEveryKey() throws {
