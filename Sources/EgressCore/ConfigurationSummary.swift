@@ -90,7 +90,6 @@ extension Configuration {
     }
 }
 
-
 /// Formatting of YAML scalars that read back as the same string.
 enum YAMLText {
     /// Writes `text` plain when YAML reads it back unchanged as a string, else double-quoted.

@@ -31,8 +31,9 @@ struct StoredTrips: Sendable, Equatable {
 struct CheckpointData: Sendable {
     var counters: [StoredCounters] = []
     var removedCounters: [(table: String, key: String)] = []
-    /// Every trip history; it replaces the stored set, because it is small.
-    var trips: [StoredTrips] = []
+    /// Every trip history, replacing the stored set because it is small; nil leaves the
+    /// stored set alone (the later batches of one checkpoint).
+    var trips: [StoredTrips]?
     /// Suspensions whose own write failed earlier.
     var unsavedSuspensions: [Suspension] = []
     var clock: CheckpointClock
@@ -170,17 +171,9 @@ final class LimitStore: Sendable {
                     delete.reset()
                 }
 
-                try database.execute("DELETE FROM trips", operation: "replace trips")
-                let trip = try database.prepare("INSERT INTO trips (rule, key, period, times) VALUES (?, ?, ?, ?)")
-                for history in data.trips {
-                    try trip.bind(history.rule, at: 1)
-                    try trip.bind(history.key, at: 2)
-                    try trip.bind(history.periodMilliseconds, at: 3)
-                    try trip.bind(Self.encode(history.times), at: 4)
-                    try trip.step(operation: "write trips")
-                    trip.reset()
+                if let trips = data.trips {
+                    try Self.replaceTrips(trips, in: database)
                 }
-
                 for suspension in data.unsavedSuspensions {
                     try Self.insert(suspension, into: database)
                 }
@@ -197,6 +190,19 @@ final class LimitStore: Sendable {
                     meta.reset()
                 }
             }
+        }
+    }
+
+    private static func replaceTrips(_ trips: [StoredTrips], in database: SQLiteDatabase) throws {
+        try database.execute("DELETE FROM trips", operation: "replace trips")
+        let insert = try database.prepare("INSERT INTO trips (rule, key, period, times) VALUES (?, ?, ?, ?)")
+        for history in trips {
+            try insert.bind(history.rule, at: 1)
+            try insert.bind(history.key, at: 2)
+            try insert.bind(history.periodMilliseconds, at: 3)
+            try insert.bind(encode(history.times), at: 4)
+            try insert.step(operation: "write trips")
+            insert.reset()
         }
     }
 

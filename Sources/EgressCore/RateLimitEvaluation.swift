@@ -118,7 +118,7 @@ struct PendingReservation: Sendable {
     }
 
     var entries: [Entry]
-    var messages: UInt32
+    /// The message's recipients; a reservation is always one message.
     var recipients: UInt32
     var createdAt: Int64
 }
@@ -145,16 +145,9 @@ extension LimiterState {
                 outcome.trips.append(LimitTrip(check: index, cause: .maximumRecipients, count: recipients))
             }
             guard let table = limit.table else { continue }
-            let slot = tables[table].slot(creating: check.key, now: now)
-            let time = tables[table].advance(slot, to: now)
-            slots[index] = (slot, time)
-            for (position, window) in limit.windows.enumerated() {
-                let amount: UInt64 = window.unit == .messages ? 1 : recipients
-                let count = tables[table].sum(slot, window: position) &+ amount
-                if count > window.limit {
-                    outcome.trips.append(LimitTrip(check: index, cause: .window(position), count: count))
-                }
-            }
+            // One mutating call per table, so the table is changed in place, not copied.
+            slots[index] = tables[table].check(check.key, windows: limit.windows, recipients: recipients, now: now,
+                                               checkIndex: index, trips: &outcome.trips)
         }
 
         chooseDecisiveTrip(&outcome, request: request)
@@ -227,18 +220,14 @@ extension LimiterState {
         for (index, check) in request.checks.enumerated() {
             guard let table = check.limit.table else { continue }
             let (slot, time) = slots[index]
-            for (position, window) in check.limit.windows.enumerated() {
-                let amount = window.unit == .messages ? 1 : recipientAmount
-                tables[table].add(amount, to: slot, window: position, at: time)
-            }
-            tables[table].markDirty(slot, key: check.key)
+            tables[table].reserve(slot, at: time, recipients: recipientAmount)
             entries.append(PendingReservation.Entry(table: table, key: check.key, time: time))
         }
         guard !entries.isEmpty else { return nil }
 
         let id = nextReservationID
         nextReservationID += 1
-        reservations[id] = PendingReservation(entries: entries, messages: 1, recipients: recipientAmount, createdAt: now)
+        reservations[id] = PendingReservation(entries: entries, recipients: recipientAmount, createdAt: now)
         if reservations.count > LimiterState.maximumPendingReservations {
             forgetOldestReservations()
         }
@@ -249,13 +238,7 @@ extension LimiterState {
     mutating func release(_ reservation: LimitReservation) {
         guard let pending = reservations.removeValue(forKey: reservation.id) else { return }
         for entry in pending.entries {
-            guard let slot = tables[entry.table].slot(for: entry.key) else { continue }
-            let table = tables[entry.table]
-            for position in 0..<table.shapes.count {
-                let amount = table.shapes[position].unit == .messages ? pending.messages : pending.recipients
-                tables[entry.table].subtract(amount, from: slot, window: position, addedAt: entry.time)
-            }
-            tables[entry.table].markDirty(slot, key: entry.key)
+            tables[entry.table].release(entry.key, addedAt: entry.time, recipients: pending.recipients)
         }
     }
 
@@ -265,5 +248,40 @@ extension LimiterState {
         let keep = UInt64(LimiterState.maximumPendingReservations / 2)
         let threshold = nextReservationID > keep ? nextReservationID - keep : 0
         reservations = reservations.filter { $0.key >= threshold }
+    }
+}
+
+extension CounterTable {
+    /// Moves the key's counters to `now` and appends a trip for every window the message would
+    /// exceed. Returns the key's slot and the time its buckets are aligned to.
+    mutating func check(_ key: String, windows: [CompiledWindow], recipients: UInt64, now: Int64,
+                        checkIndex: Int, trips: inout [LimitTrip]) -> (slot: Int, time: Int64) {
+        let slot = slot(creating: key, now: now)
+        let time = advance(slot, to: now)
+        for (position, window) in windows.enumerated() {
+            let amount: UInt64 = window.unit == .messages ? 1 : recipients
+            let count = sum(slot, window: position) &+ amount
+            if count > window.limit {
+                trips.append(LimitTrip(check: checkIndex, cause: .window(position), count: count))
+            }
+        }
+        return (slot, time)
+    }
+
+    /// Adds one message with `recipients` recipients to the slot at its aligned `time`.
+    mutating func reserve(_ slot: Int, at time: Int64, recipients: UInt32) {
+        for position in shapes.indices {
+            add(shapes[position].unit == .messages ? 1 : recipients, to: slot, window: position, at: time)
+        }
+        markDirty(slot)
+    }
+
+    /// Takes back one message reserved at `time`, where its buckets are still in the window.
+    mutating func release(_ key: String, addedAt time: Int64, recipients: UInt32) {
+        guard let slot = slot(for: key) else { return }
+        for position in shapes.indices {
+            subtract(shapes[position].unit == .messages ? 1 : recipients, from: slot, window: position, addedAt: time)
+        }
+        markDirty(slot)
     }
 }

@@ -43,11 +43,12 @@ struct CompiledLimits: Sendable {
         func table(for rule: LimitRule, _ windows: [CompiledWindow]) -> Int? {
             guard !windows.isEmpty else { return nil }
             let shapes = windows.map { WindowShape(unit: $0.unit, seconds: $0.window.seconds) }
-            let identifier = CounterTable.identifier(ruleName: rule.name, shapes: shapes)
+            let isWide = CounterTable.needsWideCounters(windows.map(\.window.limit))
+            let identifier = CounterTable.identifier(ruleName: rule.name, shapes: shapes, isWide: isWide)
             if let index = tables[identifier] {
                 return index
             }
-            let index = limiter.table(ruleName: rule.name, shapes: shapes)
+            let index = limiter.table(ruleName: rule.name, shapes: shapes, isWide: isWide)
             tables[identifier] = index
             return index
         }

@@ -26,6 +26,8 @@ import Synchronization
 struct LimiterState {
     /// Pending reservations kept before the oldest half is treated as committed.
     static let maximumPendingReservations = 100_000
+    /// Most counter records written in one transaction of a checkpoint.
+    static let checkpointBatchSize = 20_000
     /// Shortest time between two sweeps for idle keys.
     static let sweepIntervalMilliseconds: Int64 = 60_000
 
@@ -51,12 +53,12 @@ struct LimiterState {
         RestartClock.milliseconds(date) &- offset
     }
 
-    mutating func table(ruleName: String, shapes: [WindowShape]) -> Int {
-        let identifier = CounterTable.identifier(ruleName: ruleName, shapes: shapes)
+    mutating func table(ruleName: String, shapes: [WindowShape], isWide: Bool) -> Int {
+        let identifier = CounterTable.identifier(ruleName: ruleName, shapes: shapes, isWide: isWide)
         if let index = tableIndex[identifier] {
             return index
         }
-        tables.append(CounterTable(ruleName: ruleName, shapes: shapes))
+        tables.append(CounterTable(ruleName: ruleName, shapes: shapes, isWide: isWide))
         tableIndex[identifier] = tables.count - 1
         return tables.count - 1
     }
@@ -66,6 +68,9 @@ struct LimiterState {
 public final class RateLimiter: Sendable {
     private let state: Mutex<LimiterState>
     private let store: LimitStore?
+    /// The number of suspended keys, readable without the lock, so a policy without limit
+    /// rules skips the limiter while no key is suspended.
+    private let suspensionCount = Atomic<Int>(0)
 
     /// A limiter that keeps its state in memory only (tests, `--check-config`).
     public init() {
@@ -84,7 +89,9 @@ public final class RateLimiter: Sendable {
         let store = try LimitStore(directory: stateDirectory, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
         let stored = try store.load()
         self.store = store
-        self.state = Mutex(Self.restore(stored, clock: clock))
+        let restored = Self.restore(stored, clock: clock)
+        suspensionCount.store(restored.suspensions.count, ordering: .relaxed)
+        self.state = Mutex(restored)
     }
 
     private static func restore(_ stored: StoredState, clock: ClockReading) -> LimiterState {
@@ -100,7 +107,7 @@ public final class RateLimiter: Sendable {
 
         for record in stored.counters {
             guard let layout = CounterTable.parse(identifier: record.table) else { continue }
-            let index = state.table(ruleName: layout.ruleName, shapes: layout.shapes)
+            let index = state.table(ruleName: layout.ruleName, shapes: layout.shapes, isWide: layout.isWide)
             state.tables[index].restore(key: record.key, latest: record.latest, counters: record.counters)
         }
         for history in stored.trips where !history.times.isEmpty {
@@ -118,10 +125,10 @@ public final class RateLimiter: Sendable {
 
     // MARK: Policy interface
 
-    /// Returns the table for a rule's window lengths, creating it; the same name and lengths
-    /// give the same table, which is how counters survive a reload.
-    func table(ruleName: String, shapes: [WindowShape]) -> Int {
-        state.withLock { $0.table(ruleName: ruleName, shapes: shapes) }
+    /// Returns the table for a rule's window lengths and counter width, creating it. The same
+    /// name, lengths and width give the same table, which is how counters survive a reload.
+    func table(ruleName: String, shapes: [WindowShape], isWide: Bool) -> Int {
+        state.withLock { $0.table(ruleName: ruleName, shapes: shapes, isWide: isWide) }
     }
 
     /// Runs the limit step. New suspensions are written to the store before this returns;
@@ -132,6 +139,7 @@ public final class RateLimiter: Sendable {
             state.evaluate(request, now: state.timeline(now), wall: now)
         }
         if !outcome.newSuspensions.isEmpty {
+            state.withLock { suspensionCount.store($0.suspensions.count, ordering: .relaxed) }
             try save(outcome.newSuspensions)
         }
         return outcome
@@ -167,7 +175,7 @@ public final class RateLimiter: Sendable {
 
     /// True when at least one key is suspended.
     var hasSuspensions: Bool {
-        state.withLock { !$0.suspensions.isEmpty }
+        suspensionCount.load(ordering: .relaxed) > 0
     }
 
     /// Reservations neither committed nor released yet.
@@ -178,11 +186,13 @@ public final class RateLimiter: Sendable {
     // MARK: Checkpoints
 
     /// Writes the counters changed since the last checkpoint, the trip histories and any
-    /// suspension whose own write failed, in one transaction. Once a minute it also removes
-    /// idle keys. Call it every few seconds with the same kind of time as the checks.
+    /// suspension whose own write failed. Once a minute it also removes idle keys. Call it
+    /// every few seconds with the same kind of time as the checks. Counters go in batches of
+    /// `checkpointBatchSize` keys, one transaction each, so the lock is never held for long
+    /// and a checkpoint after a burst of new keys needs little extra memory.
     /// Throws `StateStoreError`; what failed to be written is retried next time.
     public func checkpoint(now: Date) throws {
-        let data = state.withLock { state in
+        var batch = state.withLock { state in
             let time = state.timeline(now)
             // A negative elapsed time can only come from a caller whose clock stepped back.
             let isSweepDue = state.lastSweep.map { last in
@@ -192,17 +202,23 @@ public final class RateLimiter: Sendable {
             if isSweepDue {
                 state.sweep(at: time)
             }
-            return state.checkpointData(at: time, wall: now)
+            return state.firstCheckpointBatch(at: time, wall: now)
         }
-        guard let store else { return }
-        do {
-            try store.write(data)
-        } catch {
-            state.withLock { $0.restoreCheckpoint(data) }
-            throw error
-        }
-        state.withLock { state in
-            data.unsavedSuspensions.forEach { state.unsavedSuspensions.remove($0.key) }
+        while true {
+            if let store {
+                do {
+                    try store.write(batch)
+                } catch {
+                    state.withLock { $0.restoreCheckpoint(batch) }
+                    throw error
+                }
+            }
+            let next: CheckpointData? = state.withLock { state in
+                batch.unsavedSuspensions.forEach { state.unsavedSuspensions.remove($0.key) }
+                return state.nextCheckpointBatch(clock: batch.clock)
+            }
+            guard let next else { return }
+            batch = next
         }
     }
 
@@ -221,6 +237,7 @@ public final class RateLimiter: Sendable {
         state.withLock { state in
             state.suspensions[key] = suspension
             state.unsavedSuspensions.remove(key)
+            suspensionCount.store(state.suspensions.count, ordering: .relaxed)
         }
     }
 
@@ -237,6 +254,7 @@ public final class RateLimiter: Sendable {
         return state.withLock { state in
             let wasSuspended = state.suspensions.removeValue(forKey: key) != nil
             state.unsavedSuspensions.remove(key)
+            suspensionCount.store(state.suspensions.count, ordering: .relaxed)
             state.trips = state.trips.filter { !$0.key.hasSuffix("\u{0}" + key) }
             for index in state.tables.indices {
                 state.tables[index].remove(key)
@@ -267,29 +285,36 @@ extension LimiterState {
         reservations = reservations.filter { now &- $0.value.createdAt <= longest }
     }
 
-    mutating func checkpointData(at now: Int64, wall: Date) -> CheckpointData {
+    /// The first batch of a checkpoint: removed keys, trip histories, unsaved suspensions,
+    /// the clocks, and the first changed counters.
+    mutating func firstCheckpointBatch(at now: Int64, wall: Date) -> CheckpointData {
         let wallMilliseconds = RestartClock.milliseconds(wall)
         let clock = CheckpointClock(timeline: now, wall: wallMilliseconds, bootID: openedBootID,
                                     sinceBoot: openedSinceBoot.map { $0 &+ (wallMilliseconds &- openedWall) })
-        var data = CheckpointData(clock: clock)
+        var data = nextCheckpointBatch(clock: clock) ?? CheckpointData(clock: clock)
         for index in tables.indices {
-            let changes = tables[index].takeChanges()
             let identifier = tables[index].identifier
-            for key in changes.dirty {
-                guard let slot = tables[index].slot(for: key) else { continue }
-                let record = tables[index].record(slot)
-                data.counters.append(StoredCounters(table: identifier, key: key, latest: record.latest, counters: Array(record.counters)))
-            }
-            data.removedCounters.append(contentsOf: changes.removed.map { (identifier, $0) })
+            data.removedCounters.append(contentsOf: tables[index].takeRemoved().map { (identifier, $0) })
         }
+        var stored: [StoredTrips] = []
         for (historyKey, history) in trips {
             let parts = historyKey.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2 else { continue }
-            data.trips.append(StoredTrips(rule: String(parts[0]), key: String(parts[1]),
-                                          periodMilliseconds: history.periodMilliseconds, times: history.times))
+            stored.append(StoredTrips(rule: String(parts[0]), key: String(parts[1]),
+                                      periodMilliseconds: history.periodMilliseconds, times: history.times))
         }
+        data.trips = stored
         data.unsavedSuspensions = unsavedSuspensions.compactMap { suspensions[$0] }
         return data
+    }
+
+    /// Up to `checkpointBatchSize` changed counters; nil when none are left.
+    mutating func nextCheckpointBatch(clock: CheckpointClock) -> CheckpointData? {
+        var data = CheckpointData(clock: clock)
+        for index in tables.indices where data.counters.count < LimiterState.checkpointBatchSize {
+            data.counters.append(contentsOf: tables[index].takeDirty(limit: LimiterState.checkpointBatchSize - data.counters.count))
+        }
+        return data.counters.isEmpty ? nil : data
     }
 
     /// Lists a failed checkpoint's keys as changed again.

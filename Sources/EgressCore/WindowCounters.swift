@@ -1,5 +1,9 @@
 // Sliding-window counters for many keys that share one set of window lengths (a layout), stored
-// flat so each tracked key costs a fixed, small amount of memory.
+// flat so each tracked key costs a fixed, small amount of memory: one record of 32-bit words per
+// key (its latest time, its key's place in a byte arena, its counters) in one array, an
+// open-addressing index of record numbers, and the key bytes in an arena. There are no Swift
+// strings or dictionaries per key, because their headers and spare capacity alone would cost
+// more than the counters.
 //
 // How a window counts. A window of length T is split into B = `bucketsPerWindow` sub-buckets of
 // width w = T/B, aligned to multiples of w on the limiter's timeline. The counters keep B + 1
@@ -16,11 +20,12 @@
 // plus its refill; the sub-buckets cost B + 1 counters per window instead of one timestamp per
 // admitted message.
 //
-// Counters are 32-bit and saturate; sums are 64-bit. Not thread-safe: the limiter keeps every
-// table behind its mutex.
+// Counters are 16-bit when every limit of the table fits (the usual case) and 32-bit
+// otherwise; they saturate, and sums are 64-bit. Not thread-safe: the limiter keeps every table
+// behind its mutex.
 
-/// Sub-buckets per window. A slot frees at most T/10 late; 10 keeps a 3-window key near 140
-/// bytes of counters.
+/// Sub-buckets per window. A slot frees at most T/10 late, and a key with three windows needs
+/// 33 counters.
 let bucketsPerWindow = 10
 /// Counters per window: the B buckets of the window and the one being filled.
 let countersPerWindow = bucketsPerWindow + 1
@@ -50,145 +55,331 @@ func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
 
 /// The counters of every key tracked under one rule and layout.
 struct CounterTable {
-    /// "RULE|m60,m3600,r3600": the rule name and the window shapes, lengths in seconds. Stored
-    /// with each persisted record, so state is restored only into the same layout.
+    /// "RULE|m60,m3600,r3600" or, with 32-bit counters, "RULE|m60,m3600,r3600|w": the rule name,
+    /// the window shapes (lengths in seconds) and the counter width. Stored with each persisted
+    /// record, so state is restored only into the same layout.
     let identifier: String
     let ruleName: String
     let shapes: [WindowShape]
+    /// True for 32-bit counters, false for 16-bit ones.
+    let isWide: Bool
     private let bucketWidths: [Int64]
     /// Counters per key.
-    let stride: Int
+    let counterCount: Int
+    /// Words per record: the header and the counters.
+    private let stride: Int
     /// Time after which a key's every bucket has left every window: the longest window plus
     /// one sub-bucket.
     let drainMilliseconds: Int64
 
-    private(set) var slotByKey: [String: Int32] = [:]
-    /// Per slot: the latest time the slot was moved to; the buckets are aligned to it.
-    private var latest: [Int64] = []
-    private var counters: [UInt32] = []
-    /// Per slot: whether it changed since the last checkpoint.
-    private var isDirty: [Bool] = []
-    private var freeSlots: [Int32] = []
-    /// Keys changed since the last checkpoint, each listed once.
-    private(set) var dirtyKeys: [String] = []
-    /// Keys removed since the last checkpoint, so the store can delete them.
-    private(set) var removedKeys: [String] = []
+    // Record header words.
+    private static let latestLowWord = 0
+    private static let latestHighWord = 1
+    private static let hashWord = 2
+    private static let keyOffsetWord = 3
+    /// Key length in the low 24 bits, and the flags below.
+    private static let keyLengthWord = 4
+    private static let headerWords = 5
+    private static let liveFlag: UInt32 = 1 << 31
+    private static let dirtyFlag: UInt32 = 1 << 30
+    private static let keyLengthMask: UInt32 = (1 << 24) - 1
+    /// Longest key a table stores, in bytes.
+    static let maximumKeyBytes = 1 << 20
 
-    init(ruleName: String, shapes: [WindowShape]) {
+    private static let emptyBucket: Int32 = -1
+    private static let deletedBucket: Int32 = -2
+
+    private var records: [UInt32] = []
+    /// Open addressing with linear probing; each entry is a record number, empty or deleted.
+    private var buckets: [Int32] = Array(repeating: emptyBucket, count: 16)
+    /// Live and deleted entries in `buckets`.
+    private var usedBuckets = 0
+    private var keyBytes: [UInt8] = []
+    /// Bytes of `keyBytes` that belong to removed keys.
+    private var garbageBytes = 0
+    private var freeSlots: [Int32] = []
+    private var dirtySlots: [Int32] = []
+    /// Keys removed since the last checkpoint, so the store can delete them.
+    private var removedKeys: [String] = []
+    private(set) var count = 0
+
+    init(ruleName: String, shapes: [WindowShape], isWide: Bool) {
         self.ruleName = ruleName
         self.shapes = shapes
-        self.identifier = CounterTable.identifier(ruleName: ruleName, shapes: shapes)
+        self.isWide = isWide
+        self.identifier = CounterTable.identifier(ruleName: ruleName, shapes: shapes, isWide: isWide)
         self.bucketWidths = shapes.map(\.bucketMilliseconds)
-        self.stride = shapes.count * countersPerWindow
+        self.counterCount = shapes.count * countersPerWindow
+        self.stride = Self.headerWords + (isWide ? counterCount : (counterCount + 1) / 2)
         let longest = shapes.map(\.milliseconds).max() ?? 0
         self.drainMilliseconds = longest + longest / Int64(bucketsPerWindow)
     }
 
-    static func identifier(ruleName: String, shapes: [WindowShape]) -> String {
-        ruleName + "|" + shapes.map { "\($0.unit.rawValue)\($0.seconds)" }.joined(separator: ",")
+    static func identifier(ruleName: String, shapes: [WindowShape], isWide: Bool) -> String {
+        let layout = shapes.map { "\($0.unit.rawValue)\($0.seconds)" }.joined(separator: ",")
+        return ruleName + "|" + layout + (isWide ? "|w" : "")
     }
 
-    /// Parses an identifier back into its rule name and shapes; nil when it is malformed.
-    static func parse(identifier: String) -> (ruleName: String, shapes: [WindowShape])? {
-        guard let bar = identifier.lastIndex(of: "|") else { return nil }
-        let ruleName = String(identifier[..<bar])
+    /// Parses an identifier back into its parts; nil when it is malformed.
+    static func parse(identifier: String) -> (ruleName: String, shapes: [WindowShape], isWide: Bool)? {
+        var text = Substring(identifier)
+        let isWide = text.hasSuffix("|w")
+        if isWide {
+            text = text.dropLast(2)
+        }
+        guard let bar = text.lastIndex(of: "|") else { return nil }
         var shapes: [WindowShape] = []
-        for part in identifier[identifier.index(after: bar)...].split(separator: ",") {
+        for part in text[text.index(after: bar)...].split(separator: ",") {
             guard let unit = part.first.flatMap({ CountedUnit(rawValue: String($0)) }),
                   let seconds = Int(part.dropFirst()), seconds > 0, seconds <= RateWindow.maximumSeconds else {
                 return nil
             }
             shapes.append(WindowShape(unit: unit, seconds: seconds))
         }
-        return shapes.isEmpty ? nil : (ruleName, shapes)
+        return shapes.isEmpty ? nil : (String(text[..<bar]), shapes, isWide)
     }
 
-    var count: Int { slotByKey.count }
+    /// Whether a limit fits the 16-bit counters: every bucket of an admitted message's window
+    /// holds at most the limit.
+    static func needsWideCounters(_ limits: [Int]) -> Bool {
+        limits.contains { $0 > Int(UInt16.max) }
+    }
 
-    // MARK: Slots
+    // MARK: Keys
 
     func slot(for key: String) -> Int? {
-        slotByKey[key].map(Int.init)
+        var key = key
+        return key.withUTF8 { bytes in
+            find(bytes, hash: Self.hash(bytes)).slot
+        }
     }
 
     /// Returns the key's slot, creating an empty one aligned to `now`.
     mutating func slot(creating key: String, now: Int64) -> Int {
-        if let slot = slotByKey[key] {
-            return Int(slot)
+        var key = key
+        return key.withUTF8 { bytes in
+            let hash = Self.hash(bytes)
+            let found = find(bytes, hash: hash)
+            if let slot = found.slot {
+                return slot
+            }
+            return insert(bytes, hash: hash, bucket: found.insertBucket, now: now)
         }
+    }
+
+    /// The key stored in a slot.
+    func key(of slot: Int) -> String {
+        let base = slot * stride
+        let offset = Int(records[base + Self.keyOffsetWord])
+        let length = Int(records[base + Self.keyLengthWord] & Self.keyLengthMask)
+        return String(decoding: keyBytes[offset..<(offset + length)], as: UTF8.self)
+    }
+
+    /// SipHash with the process's random seed (Swift's `Hasher`), so senders who choose their
+    /// own keys cannot aim them at one bucket chain.
+    private static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt32 {
+        var hasher = Hasher()
+        hasher.combine(bytes: UnsafeRawBufferPointer(bytes))
+        return UInt32(truncatingIfNeeded: hasher.finalize())
+    }
+
+    /// Returns the key's slot, or where to insert it (the first deleted or empty bucket).
+    private func find(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt32) -> (slot: Int?, insertBucket: Int) {
+        let mask = buckets.count - 1
+        var index = Int(hash) & mask
+        var firstDeleted: Int?
+        while true {
+            let entry = buckets[index]
+            if entry == Self.emptyBucket {
+                return (nil, firstDeleted ?? index)
+            }
+            if entry == Self.deletedBucket {
+                if firstDeleted == nil {
+                    firstDeleted = index
+                }
+            } else if records[Int(entry) * stride + Self.hashWord] == hash, keyEquals(Int(entry), bytes) {
+                return (Int(entry), index)
+            }
+            index = (index + 1) & mask
+        }
+    }
+
+    private func keyEquals(_ slot: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let base = slot * stride
+        let length = Int(records[base + Self.keyLengthWord] & Self.keyLengthMask)
+        guard length == bytes.count else { return false }
+        let offset = Int(records[base + Self.keyOffsetWord])
+        for index in 0..<length where keyBytes[offset + index] != bytes[index] {
+            return false
+        }
+        return true
+    }
+
+    private mutating func insert(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt32, bucket: Int, now: Int64) -> Int {
+        precondition(bytes.count <= Self.maximumKeyBytes, "identity keys are far shorter than \(Self.maximumKeyBytes) bytes")
         let slot: Int
         if let free = freeSlots.popLast() {
             slot = Int(free)
-            latest[slot] = now
         } else {
-            slot = latest.count
-            growIfFull()
-            latest.append(now)
-            counters.append(contentsOf: repeatElement(0, count: stride))
-            isDirty.append(false)
+            slot = records.count / stride
+            if records.count + stride > records.capacity {
+                // Grow by a quarter instead of Swift's doubling, so a large table wastes at most
+                // a fifth of its memory on spare capacity.
+                records.reserveCapacity(records.count + records.count / 4 + 64 * stride)
+            }
+            records.append(contentsOf: repeatElement(0, count: stride))
         }
-        slotByKey[key] = Int32(slot)
+
+        if buckets[bucket] == Self.emptyBucket {
+            usedBuckets += 1
+        }
+        buckets[bucket] = Int32(slot)
+        count += 1
+
+        let base = slot * stride
+        for index in base..<(base + stride) {
+            records[index] = 0
+        }
+        setLatest(slot, now)
+        records[base + Self.hashWord] = hash
+        records[base + Self.keyOffsetWord] = UInt32(keyBytes.count)
+        records[base + Self.keyLengthWord] = UInt32(bytes.count) | Self.liveFlag
+        if keyBytes.count + bytes.count > keyBytes.capacity {
+            keyBytes.reserveCapacity(keyBytes.count + keyBytes.count / 4 + 4096)
+        }
+        keyBytes.append(contentsOf: bytes)
+
+        if usedBuckets * 4 > buckets.count * 3 {
+            rebuildIndex()
+        }
         return slot
     }
 
-    /// Grows the arrays by a quarter instead of Swift's doubling, so a large table wastes at
-    /// most a fifth of its memory on spare capacity.
-    private mutating func growIfFull() {
-        guard latest.count == latest.capacity else { return }
-        let slots = latest.count + latest.count / 4 + 64
-        latest.reserveCapacity(slots)
-        isDirty.reserveCapacity(slots)
-        counters.reserveCapacity(slots * stride)
+    /// Rebuilds the index at a size where live keys fill at most half of it, dropping deleted
+    /// entries.
+    private mutating func rebuildIndex() {
+        var capacity = 16
+        while capacity < count * 2 {
+            capacity *= 2
+        }
+        buckets = Array(repeating: Self.emptyBucket, count: capacity)
+        let mask = capacity - 1
+        for slot in 0..<(records.count / stride) where isLive(slot) {
+            var index = Int(records[slot * stride + Self.hashWord]) & mask
+            while buckets[index] != Self.emptyBucket {
+                index = (index + 1) & mask
+            }
+            buckets[index] = Int32(slot)
+        }
+        usedBuckets = count
+    }
+
+    private func isLive(_ slot: Int) -> Bool {
+        records[slot * stride + Self.keyLengthWord] & Self.liveFlag != 0
     }
 
     mutating func remove(_ key: String) {
-        guard let slot = slotByKey.removeValue(forKey: key) else { return }
-        let base = Int(slot) * stride
-        for index in base..<(base + stride) {
-            counters[index] = 0
-        }
-        isDirty[Int(slot)] = false
-        freeSlots.append(slot)
+        var key = key
+        let found = key.withUTF8 { bytes in find(bytes, hash: Self.hash(bytes)) }
+        guard let slot = found.slot else { return }
+        let base = slot * stride
+        garbageBytes += Int(records[base + Self.keyLengthWord] & Self.keyLengthMask)
+        records[base + Self.keyLengthWord] = 0
+        buckets[found.insertBucket] = Self.deletedBucket
+        freeSlots.append(Int32(slot))
+        count -= 1
         removedKeys.append(key)
     }
 
-    // MARK: Counting
+    /// Copies the live keys into a fresh arena once removed keys take more than half of it.
+    private mutating func compactKeysIfNeeded() {
+        guard garbageBytes > 65_536, garbageBytes * 2 > keyBytes.count else { return }
+        var compacted: [UInt8] = []
+        compacted.reserveCapacity(keyBytes.count - garbageBytes)
+        for slot in 0..<(records.count / stride) where isLive(slot) {
+            let base = slot * stride
+            let offset = Int(records[base + Self.keyOffsetWord])
+            let length = Int(records[base + Self.keyLengthWord] & Self.keyLengthMask)
+            records[base + Self.keyOffsetWord] = UInt32(compacted.count)
+            compacted.append(contentsOf: keyBytes[offset..<(offset + length)])
+        }
+        keyBytes = compacted
+        garbageBytes = 0
+    }
+
+    // MARK: Counters
+
+    private func latest(_ slot: Int) -> Int64 {
+        let base = slot * stride
+        let low = UInt64(records[base + Self.latestLowWord])
+        let high = UInt64(records[base + Self.latestHighWord])
+        return Int64(bitPattern: high << 32 | low)
+    }
+
+    private mutating func setLatest(_ slot: Int, _ time: Int64) {
+        let base = slot * stride
+        let bits = UInt64(bitPattern: time)
+        records[base + Self.latestLowWord] = UInt32(truncatingIfNeeded: bits)
+        records[base + Self.latestHighWord] = UInt32(truncatingIfNeeded: bits >> 32)
+    }
+
+    @inline(__always)
+    private func counter(_ slot: Int, _ index: Int) -> UInt32 {
+        let base = slot * stride + Self.headerWords
+        if isWide {
+            return records[base + index]
+        }
+        return (records[base + index / 2] >> (UInt32(index & 1) * 16)) & 0xFFFF
+    }
+
+    @inline(__always)
+    private mutating func setCounter(_ slot: Int, _ index: Int, _ value: UInt32) {
+        let base = slot * stride + Self.headerWords
+        if isWide {
+            records[base + index] = value
+            return
+        }
+        let shift = UInt32(index & 1) * 16
+        let word = base + index / 2
+        records[word] = (records[word] & ~(0xFFFF << shift)) | (min(value, 0xFFFF) << shift)
+    }
+
+    private var counterMaximum: UInt32 { isWide ? .max : 0xFFFF }
 
     /// Moves the slot's buckets forward to `now` and returns the time they are aligned to,
     /// which is never earlier than before: a `now` older than the slot's latest time (two
     /// threads passing times out of order) counts as the latest time.
     mutating func advance(_ slot: Int, to now: Int64) -> Int64 {
-        let previous = latest[slot]
+        let previous = latest(slot)
         guard now > previous else { return previous }
-        let base = slot * stride
         for window in 0..<shapes.count {
             let width = bucketWidths[window]
             let oldBucket = floorDivide(previous, width)
             let newBucket = floorDivide(now, width)
             guard newBucket > oldBucket else { continue }
-            let windowBase = base + window * countersPerWindow
+            let first = window * countersPerWindow
             if newBucket - oldBucket >= Int64(countersPerWindow) {
-                for index in windowBase..<(windowBase + countersPerWindow) {
-                    counters[index] = 0
+                for index in first..<(first + countersPerWindow) {
+                    setCounter(slot, index, 0)
                 }
             } else {
                 var bucket = oldBucket + 1
                 while bucket <= newBucket {
-                    counters[windowBase + Int(bucket % Int64(countersPerWindow))] = 0
+                    setCounter(slot, first + ring(bucket), 0)
                     bucket += 1
                 }
             }
         }
-        latest[slot] = now
+        setLatest(slot, now)
         return now
     }
 
     /// The window's count after `advance`: the sum of its B + 1 buckets.
     func sum(_ slot: Int, window: Int) -> UInt64 {
-        let windowBase = slot * stride + window * countersPerWindow
+        let first = window * countersPerWindow
         var total: UInt64 = 0
-        for index in windowBase..<(windowBase + countersPerWindow) {
-            total &+= UInt64(counters[index])
+        for index in first..<(first + countersPerWindow) {
+            total &+= UInt64(counter(slot, index))
         }
         return total
     }
@@ -196,32 +387,27 @@ struct CounterTable {
     /// Adds `amount` to the bucket containing `time`, which must be the slot's aligned time.
     /// The caller marks the slot dirty.
     mutating func add(_ amount: UInt32, to slot: Int, window: Int, at time: Int64) {
-        let index = position(slot, window: window, bucket: floorDivide(time, bucketWidths[window]))
-        let (sum, overflow) = counters[index].addingReportingOverflow(amount)
-        counters[index] = overflow ? .max : sum
+        let index = window * countersPerWindow + ring(floorDivide(time, bucketWidths[window]))
+        let (sum, overflow) = counter(slot, index).addingReportingOverflow(amount)
+        setCounter(slot, index, overflow ? counterMaximum : min(sum, counterMaximum))
     }
 
     /// Takes back `amount` added at `time`, unless that bucket has already left the window.
+    /// NOTE: a bucket that saturated (more than 65,535 units, possible only for messages a
+    /// tag or shadow rule let through over its limit) ends up lower than its true count.
     mutating func subtract(_ amount: UInt32, from slot: Int, window: Int, addedAt time: Int64) {
         let width = bucketWidths[window]
         let bucket = floorDivide(time, width)
-        let head = floorDivide(latest[slot], width)
+        let head = floorDivide(latest(slot), width)
         guard bucket <= head, head - bucket < Int64(countersPerWindow) else { return }
-        let index = position(slot, window: window, bucket: bucket)
-        counters[index] = counters[index] >= amount ? counters[index] - amount : 0
-    }
-
-    /// Zeroes every counter of the slot.
-    mutating func clear(_ slot: Int) {
-        let base = slot * stride
-        for index in base..<(base + stride) {
-            counters[index] = 0
-        }
+        let index = window * countersPerWindow + ring(bucket)
+        let value = counter(slot, index)
+        setCounter(slot, index, value >= amount ? value - amount : 0)
     }
 
     /// True when every bucket of the slot has left its window at `now`, or holds nothing.
     func isIdle(_ slot: Int, at now: Int64) -> Bool {
-        let previous = latest[slot]
+        let previous = latest(slot)
         for window in 0..<shapes.count {
             let width = bucketWidths[window]
             if floorDivide(now, width) - floorDivide(previous, width) >= Int64(countersPerWindow) {
@@ -234,76 +420,84 @@ struct CounterTable {
         return true
     }
 
+    /// The bucket number modulo B + 1, made non-negative for times before the epoch.
     @inline(__always)
-    private func position(_ slot: Int, window: Int, bucket: Int64) -> Int {
-        // The bucket number modulo B + 1, made non-negative for times before the epoch.
-        var ring = Int(bucket % Int64(countersPerWindow))
-        if ring < 0 {
-            ring += countersPerWindow
-        }
-        return slot * stride + window * countersPerWindow + ring
+    private func ring(_ bucket: Int64) -> Int {
+        let position = Int(bucket % Int64(countersPerWindow))
+        return position < 0 ? position + countersPerWindow : position
     }
 
-    /// Lists the key for the next checkpoint. The caller passes the key because the table
-    /// keeps no reverse index from slot to key, which would cost 16 bytes a key.
-    mutating func markDirty(_ slot: Int, key: String) {
-        if !isDirty[slot] {
-            isDirty[slot] = true
-            dirtyKeys.append(key)
+    /// Lists the slot for the next checkpoint.
+    mutating func markDirty(_ slot: Int) {
+        let word = slot * stride + Self.keyLengthWord
+        if records[word] & Self.dirtyFlag == 0 {
+            records[word] |= Self.dirtyFlag
+            dirtySlots.append(Int32(slot))
         }
     }
 
     // MARK: Persistence
 
     /// The slot's aligned time and counters, for a checkpoint.
-    func record(_ slot: Int) -> (latest: Int64, counters: ArraySlice<UInt32>) {
-        let base = slot * stride
-        return (latest[slot], counters[base..<(base + stride)])
+    func record(_ slot: Int) -> (latest: Int64, counters: [UInt32]) {
+        (latest(slot), (0..<counterCount).map { counter(slot, $0) })
     }
 
     /// Loads a persisted record into a fresh slot; ignores records of another size.
     mutating func restore(key: String, latest time: Int64, counters values: [UInt32]) {
-        guard values.count == stride else { return }
+        guard values.count == counterCount, key.utf8.count <= Self.maximumKeyBytes else { return }
         let slot = slot(creating: key, now: time)
-        latest[slot] = time
-        let base = slot * stride
-        for (offset, value) in values.enumerated() {
-            counters[base + offset] = value
+        setLatest(slot, time)
+        for (index, value) in values.enumerated() {
+            setCounter(slot, index, value)
         }
     }
 
-    /// Takes the lists of changed and removed keys and marks every slot clean.
-    mutating func takeChanges() -> (dirty: [String], removed: [String]) {
-        let changes = (dirtyKeys, removedKeys)
-        for key in dirtyKeys {
-            if let slot = slotByKey[key] {
-                isDirty[Int(slot)] = false
-            }
+    /// Takes up to `limit` changed keys with their records, and marks them clean.
+    mutating func takeDirty(limit: Int) -> [StoredCounters] {
+        var taken: [StoredCounters] = []
+        while taken.count < limit, let slot = dirtySlots.popLast().map(Int.init) {
+            let word = slot * stride + Self.keyLengthWord
+            // A slot removed (or removed and reused) since it was listed is skipped here; its
+            // new key, if any, listed itself again.
+            guard records[word] & Self.dirtyFlag != 0 else { continue }
+            records[word] &= ~Self.dirtyFlag
+            let record = record(slot)
+            taken.append(StoredCounters(table: identifier, key: key(of: slot), latest: record.latest, counters: record.counters))
         }
-        dirtyKeys = []
-        removedKeys = []
-        return changes
+        return taken
     }
+
+    /// Takes the keys removed since the last call.
+    mutating func takeRemoved() -> [String] {
+        defer { removedKeys = [] }
+        return removedKeys
+    }
+
+    var hasChanges: Bool { !dirtySlots.isEmpty || !removedKeys.isEmpty }
 
     /// Lists keys again after a checkpoint failed to write them.
     mutating func restoreChanges(dirty: [String], removed: [String]) {
         for key in dirty {
-            guard let slot = slotByKey[key], !isDirty[Int(slot)] else { continue }
-            isDirty[Int(slot)] = true
-            dirtyKeys.append(key)
+            if let slot = slot(for: key) {
+                markDirty(slot)
+            }
         }
-        removedKeys.append(contentsOf: removed.filter { slotByKey[$0] == nil })
+        for key in removed where slot(for: key) == nil {
+            removedKeys.append(key)
+        }
     }
 
     /// Removes every idle key and returns how many went.
     mutating func removeIdle(at now: Int64) -> Int {
         var idle: [String] = []
-        for (key, slot) in slotByKey where isIdle(Int(slot), at: now) {
-            idle.append(key)
+        for slot in 0..<(records.count / stride) where isLive(slot) && isIdle(slot, at: now) {
+            idle.append(key(of: slot))
         }
         for key in idle {
             remove(key)
         }
+        compactKeysIfNeeded()
         return idle.count
     }
 }

@@ -160,14 +160,12 @@ final class RateLimitWindowTests: XCTestCase {
         XCTAssertNil(try T.send(policy, at: 31).action)
     }
 
-    func testCountersSaturateInsteadOfOverflowing() {
-        var table = CounterTable(ruleName: "t", shapes: [WindowShape(unit: .recipients, seconds: 10)])
-        let slot = table.slot(creating: "login:alice", now: 0)
-        table.add(.max - 1, to: slot, window: 0, at: 0)
-        table.add(5, to: slot, window: 0, at: 0)
-        XCTAssertEqual(table.sum(slot, window: 0), UInt64(UInt32.max))
-        table.add(7, to: slot, window: 0, at: 1000)
-        XCTAssertEqual(table.sum(slot, window: 0), UInt64(UInt32.max) + 7)
+    func testLimitAboveSixteenBitsUsesWideCounters() throws {
+        let policy = T.policy([rule(recipients: T.windows("100000/1h"))])
+        XCTAssertNil(try T.send(policy, recipients: 70_000, at: 0).action)
+        XCTAssertEqual(try T.send(policy, recipients: 40_000, at: 0).reason,
+                       "limit logins: recipients 100000/1h exceeded for login:alice (110000)")
+        XCTAssertNil(try T.send(policy, recipients: 30_000, at: 0).action)
     }
 }
 
