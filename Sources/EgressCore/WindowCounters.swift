@@ -83,8 +83,10 @@ struct CounterTable {
     private static let liveFlag: UInt32 = 1 << 31
     private static let dirtyFlag: UInt32 = 1 << 30
     private static let keyLengthMask: UInt32 = (1 << 24) - 1
-    /// Longest key a table stores, in bytes.
-    static let maximumKeyBytes = 1 << 20
+    /// Longest key a table tells apart, in bytes: longer keys are cut to this length, so two
+    /// keys that share their first 16 KiB share counters. A script path is at most 4 KiB
+    /// (PATH_MAX on Linux), so real keys are far shorter.
+    static let maximumKeyBytes = 16_384
 
     private static let emptyBucket: Int32 = -1
     private static let deletedBucket: Int32 = -2
@@ -148,22 +150,28 @@ struct CounterTable {
     // MARK: Keys
 
     func slot(for key: String) -> Int? {
-        var key = key
-        return key.withUTF8 { bytes in
+        Self.withKeyBytes(key) { bytes in
             find(bytes, hash: Self.hash(bytes)).slot
         }
     }
 
     /// Returns the key's slot, creating an empty one aligned to `now`.
     mutating func slot(creating key: String, now: Int64) -> Int {
-        var key = key
-        return key.withUTF8 { bytes in
+        Self.withKeyBytes(key) { bytes in
             let hash = Self.hash(bytes)
             let found = find(bytes, hash: hash)
             if let slot = found.slot {
                 return slot
             }
             return insert(bytes, hash: hash, bucket: found.insertBucket, now: now)
+        }
+    }
+
+    /// Calls `body` with the key's UTF-8 bytes, cut to `maximumKeyBytes`.
+    private static func withKeyBytes<Result>(_ key: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        var key = key
+        return key.withUTF8 { bytes in
+            body(UnsafeBufferPointer(rebasing: bytes.prefix(maximumKeyBytes)))
         }
     }
 
@@ -216,7 +224,6 @@ struct CounterTable {
     }
 
     private mutating func insert(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt32, bucket: Int, now: Int64) -> Int {
-        precondition(bytes.count <= Self.maximumKeyBytes, "identity keys are far shorter than \(Self.maximumKeyBytes) bytes")
         let slot: Int
         if let free = freeSlots.popLast() {
             slot = Int(free)
@@ -279,8 +286,7 @@ struct CounterTable {
     }
 
     mutating func remove(_ key: String) {
-        var key = key
-        let found = key.withUTF8 { bytes in find(bytes, hash: Self.hash(bytes)) }
+        let found = Self.withKeyBytes(key) { bytes in find(bytes, hash: Self.hash(bytes)) }
         guard let slot = found.slot else { return }
         let base = slot * stride
         garbageBytes += Int(records[base + Self.keyLengthWord] & Self.keyLengthMask)
@@ -445,7 +451,7 @@ struct CounterTable {
 
     /// Loads a persisted record into a fresh slot; ignores records of another size.
     mutating func restore(key: String, latest time: Int64, counters values: [UInt32]) {
-        guard values.count == counterCount, key.utf8.count <= Self.maximumKeyBytes else { return }
+        guard values.count == counterCount else { return }
         let slot = slot(creating: key, now: time)
         setLatest(slot, time)
         for (index, value) in values.enumerated() {

@@ -61,6 +61,16 @@ final class WindowCountersTests: XCTestCase {
         XCTAssertEqual(table.takeRemoved().count, 20_000)
     }
 
+    func testOverlongKeysAreCutNotRejected() {
+        var table = CounterTable(ruleName: "t", shapes: shapes, isWide: false)
+        let prefix = "script:alice:/" + String(repeating: "d/", count: CounterTable.maximumKeyBytes)
+        let first = table.slot(creating: prefix + "a.php", now: 0)
+        let second = table.slot(creating: prefix + "b.php", now: 0)
+        XCTAssertEqual(first, second, "keys equal in their first 16 KiB share a slot")
+        XCTAssertEqual(table.key(of: first).utf8.count, CounterTable.maximumKeyBytes)
+        XCTAssertNotEqual(table.slot(creating: "script:alice:/short.php", now: 0), first)
+    }
+
     func testIdentifierRoundTrip() {
         for isWide in [false, true] {
             let identifier = CounterTable.identifier(ruleName: "a|b", shapes: shapes, isWide: isWide)
