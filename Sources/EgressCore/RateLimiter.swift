@@ -26,6 +26,9 @@ import Synchronization
 struct LimiterState {
     /// Pending reservations kept before the oldest half is treated as committed.
     static let maximumPendingReservations = 100_000
+    /// How far a caller's time may lag behind the newest one seen before it counts as a clock
+    /// step: threads that read the time before taking the lock arrive slightly out of order.
+    static let backwardToleranceMilliseconds: Int64 = 2000
     /// Most counter records written in one transaction of a checkpoint.
     static let checkpointBatchSize = 20_000
     /// Shortest time between two sweeps for idle keys.
@@ -42,6 +45,8 @@ struct LimiterState {
     var trips: [String: TripHistory] = [:]
     var reservations: [UInt64: PendingReservation] = [:]
     var nextReservationID: UInt64 = 1
+    /// The latest timeline time seen; nil before the first check.
+    var newestTime: Int64?
     /// Timeline time of the last sweep; nil before the first.
     var lastSweep: Int64?
     /// The clocks passed at open, to compute the time since boot of each checkpoint.
@@ -49,8 +54,19 @@ struct LimiterState {
     var openedBootID: String?
     var openedSinceBoot: Int64?
 
-    func timeline(_ date: Date) -> Int64 {
-        RestartClock.milliseconds(date) &- offset
+    /// Converts the caller's time to the limiter's timeline, which never runs backwards by
+    /// more than `backwardToleranceMilliseconds`. A caller time further back than that means
+    /// the caller's clock stepped back (a wall clock passed where a steady one belongs); the
+    /// offset then moves so the timeline continues from the newest time seen, instead of
+    /// freezing every recently active key until the clock catches up.
+    mutating func timeline(_ date: Date) -> Int64 {
+        var time = RestartClock.milliseconds(date) &- offset
+        if let newest = newestTime, time < newest &- LimiterState.backwardToleranceMilliseconds {
+            offset = offset &- (newest &- time)
+            time = newest
+        }
+        newestTime = max(newestTime ?? time, time)
+        return time
     }
 
     mutating func table(ruleName: String, shapes: [WindowShape], isWide: Bool) -> Int {
@@ -103,6 +119,7 @@ public final class RateLimiter: Sendable {
         if let saved = stored.clock {
             let start = saved.timeline &+ RestartClock.creditedDowntime(since: saved, now: clock)
             state.offset = wall &- start
+            state.newestTime = start
         }
 
         for record in stored.counters {

@@ -9,7 +9,9 @@
 //
 // What the daemon passes while running: `wall at start + (ContinuousClock now - at start)`,
 // a wall-anchored time that cannot step, because ContinuousClock is monotonic (CLOCK_BOOTTIME
-// on Linux). The limiter still treats a time earlier than a key's latest as that latest time.
+// on Linux). If a caller passes the wall clock anyway, a backward step of more than 2 s shifts
+// the limiter's timeline so it continues from the newest time seen (no key is frozen), but a
+// forward step drains the windows by the step, which only a steady time prevents.
 
 import Foundation
 

@@ -181,6 +181,27 @@ final class LimitStoreTests: XCTestCase {
         XCTAssertNil(try T.send(forward, at: 5001).action, "without boot information the wall clock is all there is")
     }
 
+    func testBackwardStepWhileRunningDoesNotFreezeKeys() throws {
+        // A caller passing the wall clock, which steps back an hour after two messages.
+        let policy = T.policy([rule])
+        try T.send(policy, at: 100)
+        try T.send(policy, at: 100)
+        XCTAssertEqual(try T.send(policy, at: -3500).action, .tempfail, "the step does not reopen the window")
+        // The timeline continued at 100 s when the clock read -3500 s, so the messages leave
+        // the window (at 720 s on the timeline) at -3500 s + 620 s.
+        XCTAssertEqual(try T.send(policy, at: -3500 + 619).action, .tempfail)
+        XCTAssertNil(try T.send(policy, at: -3500 + 620).action, "not frozen for the hour of the step")
+    }
+
+    func testSmallBackwardJitterIsNotAStep() throws {
+        let policy = T.policy([rule])
+        try T.send(policy, at: 100)
+        try T.send(policy, at: 99)
+        // Both count in the bucket of 100 s, so the window frees at 720 s, not 1 s earlier.
+        XCTAssertEqual(try T.send(policy, at: 719).action, .tempfail)
+        XCTAssertNil(try T.send(policy, at: 720).action)
+    }
+
     // MARK: Idle keys
 
     func testIdleKeysExpireAndLeaveTheStore() throws {
