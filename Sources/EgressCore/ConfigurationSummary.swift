@@ -5,7 +5,7 @@
 extension Configuration {
     /// Returns the effective settings as YAML, every key included, in the config file's layout.
     public func summary() -> String {
-        var lines = ["# Effective settings: built-in defaults overridden by the config file."]
+        var lines = ["# Effective settings: the built-in defaults, overridden by what the configuration file sets."]
         lines.append("listen: \(YAMLText.scalar(listen))")
 
         lines.append("socket:")

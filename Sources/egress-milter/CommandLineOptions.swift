@@ -30,7 +30,8 @@ let usageText = """
                         unix:/path, inet:PORT@HOST or inet6:PORT@HOST
       --check-config    validate the configuration, print the effective settings and exit
                         (exit status 0 when valid, 1 when not)
-      --foreground      log to standard error instead of syslog (the process never forks)
+      --foreground      log to standard error instead of syslog; the daemon never forks,
+                        with or without this option, so it suits systemd's Type=simple
       --help            print this help and exit
       --version         print the version and exit
 

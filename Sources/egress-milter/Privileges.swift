@@ -33,10 +33,19 @@ func groupID(named name: String) throws -> gid_t {
     return entry.pointee.gr_gid
 }
 
-/// Creates a directory (and its parents) unless it exists, then sets owner, group and mode.
-/// An existing directory gets its owner and mode corrected too, so a package upgrade or a
-/// changed 'user' setting cannot leave the daemon unable to write there.
-func prepareDirectory(_ path: String, owner: uid_t, group: gid_t, mode: mode_t) throws {
+/// Creates a directory that does not exist yet, with its parents, and gives the new directory
+/// its owner, group and mode. An existing directory is left as it is, because it may be shared
+/// (such as /tmp or Postfix's private directory): the admin or the package owns its permissions.
+/// Returns whether the directory was created.
+@discardableResult
+func prepareDirectory(_ path: String, owner: uid_t, group: gid_t, mode: mode_t) throws -> Bool {
+    var existing = stat()
+    if stat(path, &existing) == 0 {
+        guard existing.st_mode & S_IFMT == S_IFDIR else {
+            throw StartupError(description: "\(path) exists but is not a directory")
+        }
+        return false
+    }
     do {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     } catch {
@@ -48,6 +57,7 @@ func prepareDirectory(_ path: String, owner: uid_t, group: gid_t, mode: mode_t) 
     guard chmod(path, mode) == 0 else {
         throw StartupError(description: "cannot change mode of \(path): \(String(cString: strerror(errno)))")
     }
+    return true
 }
 
 /// Switches the process to the account for good: supplementary groups, group, then user.

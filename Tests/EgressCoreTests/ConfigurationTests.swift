@@ -208,7 +208,7 @@ final class ConfigurationTests: XCTestCase {
 
     func testSummaryOfDefaultsIsTheDocumentedLayout() {
         let expected = """
-            # Effective settings: built-in defaults overridden by the config file.
+            # Effective settings: the built-in defaults, overridden by what the configuration file sets.
             listen: unix:/var/spool/postfix/egress-milter/milter.sock
             socket:
               mode: "0660"
