@@ -1,9 +1,10 @@
 // Sliding-window counters for many keys that share one set of window lengths (a layout), stored
 // flat so each tracked key costs a fixed, small amount of memory: one record of 32-bit words per
-// key (its latest time, its key's place in a byte arena, its counters) in one array, an
-// open-addressing index of record numbers, and the key bytes in an arena. There are no Swift
-// strings or dictionaries per key, because their headers and spare capacity alone would cost
-// more than the counters.
+// key (its latest time, its key, its counters) in one array, and an open-addressing index of
+// record numbers. A key of up to 24 bytes sits in its record, so a lookup reads two places in
+// memory (index entry, record); a longer key goes to a byte arena. There are no Swift strings or
+// dictionaries per key, because their headers and spare capacity alone would cost more than
+// the counters.
 //
 // How a window counts. A window of length T is split into B = `bucketsPerWindow` sub-buckets of
 // width w = T/B, aligned to multiples of w on the limiter's timeline. The counters keep B + 1
@@ -76,10 +77,14 @@ struct CounterTable {
     private static let latestLowWord = 0
     private static let latestHighWord = 1
     private static let hashWord = 2
+    /// Offset of the key in `keyBytes`, for keys longer than `inlineKeyBytes`.
     private static let keyOffsetWord = 3
     /// Key length in the low 24 bits, and the flags below.
     private static let keyLengthWord = 4
-    private static let headerWords = 5
+    /// First of the words that hold a short key, four bytes a word, little-endian.
+    private static let inlineKeyWord = 5
+    private static let inlineKeyBytes = 24
+    private static let headerWords = inlineKeyWord + inlineKeyBytes / 4
     private static let liveFlag: UInt32 = 1 << 31
     private static let dirtyFlag: UInt32 = 1 << 30
     private static let keyLengthMask: UInt32 = (1 << 24) - 1
@@ -88,12 +93,14 @@ struct CounterTable {
     /// (PATH_MAX on Linux), so real keys are far shorter.
     static let maximumKeyBytes = 16_384
 
-    private static let emptyBucket: Int32 = -1
-    private static let deletedBucket: Int32 = -2
+    // An index entry holds the key's hash in its high half and the record number + 2 in its
+    // low half, so probing past other keys compares hashes without reading their records.
+    private static let emptyBucket: UInt64 = 0
+    private static let deletedBucket: UInt64 = 1
 
     private var records: [UInt32] = []
     /// Open addressing with linear probing; each entry is a record number, empty or deleted.
-    private var buckets: [Int32] = Array(repeating: emptyBucket, count: 16)
+    private var buckets: [UInt64] = Array(repeating: emptyBucket, count: 16)
     /// Live and deleted entries in `buckets`.
     private var usedBuckets = 0
     private var keyBytes: [UInt8] = []
@@ -178,9 +185,17 @@ struct CounterTable {
     /// The key stored in a slot.
     func key(of slot: Int) -> String {
         let base = slot * stride
-        let offset = Int(records[base + Self.keyOffsetWord])
         let length = Int(records[base + Self.keyLengthWord] & Self.keyLengthMask)
+        guard length > Self.inlineKeyBytes else {
+            return String(decoding: (0..<length).map { inlineByte(base, $0) }, as: UTF8.self)
+        }
+        let offset = Int(records[base + Self.keyOffsetWord])
         return String(decoding: keyBytes[offset..<(offset + length)], as: UTF8.self)
+    }
+
+    @inline(__always)
+    private func inlineByte(_ base: Int, _ index: Int) -> UInt8 {
+        UInt8(truncatingIfNeeded: records[base + Self.inlineKeyWord + index / 4] >> (UInt32(index % 4) * 8))
     }
 
     /// SipHash with the process's random seed (Swift's `Hasher`), so senders who choose their
@@ -205,8 +220,11 @@ struct CounterTable {
                 if firstDeleted == nil {
                     firstDeleted = index
                 }
-            } else if records[Int(entry) * stride + Self.hashWord] == hash, keyEquals(Int(entry), bytes) {
-                return (Int(entry), index)
+            } else if UInt32(truncatingIfNeeded: entry >> 32) == hash {
+                let slot = Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) - 2
+                if keyEquals(slot, bytes) {
+                    return (slot, index)
+                }
             }
             index = (index + 1) & mask
         }
@@ -216,6 +234,12 @@ struct CounterTable {
         let base = slot * stride
         let length = Int(records[base + Self.keyLengthWord] & Self.keyLengthMask)
         guard length == bytes.count else { return false }
+        if length <= Self.inlineKeyBytes {
+            for index in 0..<length where inlineByte(base, index) != bytes[index] {
+                return false
+            }
+            return true
+        }
         let offset = Int(records[base + Self.keyOffsetWord])
         for index in 0..<length where keyBytes[offset + index] != bytes[index] {
             return false
@@ -240,7 +264,7 @@ struct CounterTable {
         if buckets[bucket] == Self.emptyBucket {
             usedBuckets += 1
         }
-        buckets[bucket] = Int32(slot)
+        buckets[bucket] = Self.bucketEntry(slot: slot, hash: hash)
         count += 1
 
         let base = slot * stride
@@ -249,12 +273,18 @@ struct CounterTable {
         }
         setLatest(slot, now)
         records[base + Self.hashWord] = hash
-        records[base + Self.keyOffsetWord] = UInt32(keyBytes.count)
         records[base + Self.keyLengthWord] = UInt32(bytes.count) | Self.liveFlag
-        if keyBytes.count + bytes.count > keyBytes.capacity {
-            keyBytes.reserveCapacity(keyBytes.count + keyBytes.count / 4 + 4096)
+        if bytes.count <= Self.inlineKeyBytes {
+            for (index, byte) in bytes.enumerated() {
+                records[base + Self.inlineKeyWord + index / 4] |= UInt32(byte) << (UInt32(index % 4) * 8)
+            }
+        } else {
+            records[base + Self.keyOffsetWord] = UInt32(keyBytes.count)
+            if keyBytes.count + bytes.count > keyBytes.capacity {
+                keyBytes.reserveCapacity(keyBytes.count + keyBytes.count / 4 + 4096)
+            }
+            keyBytes.append(contentsOf: bytes)
         }
-        keyBytes.append(contentsOf: bytes)
 
         if usedBuckets * 4 > buckets.count * 3 {
             rebuildIndex()
@@ -276,9 +306,13 @@ struct CounterTable {
             while buckets[index] != Self.emptyBucket {
                 index = (index + 1) & mask
             }
-            buckets[index] = Int32(slot)
+            buckets[index] = Self.bucketEntry(slot: slot, hash: records[slot * stride + Self.hashWord])
         }
         usedBuckets = count
+    }
+
+    private static func bucketEntry(slot: Int, hash: UInt32) -> UInt64 {
+        UInt64(hash) << 32 | UInt64(slot + 2)
     }
 
     private func isLive(_ slot: Int) -> Bool {
@@ -289,7 +323,10 @@ struct CounterTable {
         let found = Self.withKeyBytes(key) { bytes in find(bytes, hash: Self.hash(bytes)) }
         guard let slot = found.slot else { return }
         let base = slot * stride
-        garbageBytes += Int(records[base + Self.keyLengthWord] & Self.keyLengthMask)
+        let length = Int(records[base + Self.keyLengthWord] & Self.keyLengthMask)
+        if length > Self.inlineKeyBytes {
+            garbageBytes += length
+        }
         records[base + Self.keyLengthWord] = 0
         buckets[found.insertBucket] = Self.deletedBucket
         freeSlots.append(Int32(slot))
@@ -306,6 +343,7 @@ struct CounterTable {
             let base = slot * stride
             let offset = Int(records[base + Self.keyOffsetWord])
             let length = Int(records[base + Self.keyLengthWord] & Self.keyLengthMask)
+            guard length > Self.inlineKeyBytes else { continue }
             records[base + Self.keyOffsetWord] = UInt32(compacted.count)
             compacted.append(contentsOf: keyBytes[offset..<(offset + length)])
         }

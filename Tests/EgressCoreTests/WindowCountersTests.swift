@@ -61,6 +61,27 @@ final class WindowCountersTests: XCTestCase {
         XCTAssertEqual(table.takeRemoved().count, 20_000)
     }
 
+    func testKeysAroundTheInlineLengthStayDistinct() {
+        // Keys of up to 24 bytes sit in the record, longer ones in the arena.
+        var table = CounterTable(ruleName: "t", shapes: shapes, isWide: false)
+        var keys: [String] = ["", "a", "é"]
+        for length in [3, 4, 5, 23, 24, 25, 26] {
+            let stem = String(repeating: "k", count: length - 1)
+            keys += [stem + "x", stem + "y", "y" + stem]
+        }
+        for (index, key) in keys.enumerated() {
+            let slot = table.slot(creating: key, now: 0)
+            table.add(UInt32(index + 1), to: slot, window: 0, at: 0)
+        }
+        XCTAssertEqual(table.count, keys.count)
+        for (index, key) in keys.enumerated() {
+            let slot = table.slot(for: key)
+            XCTAssertEqual(slot.map { table.key(of: $0) }, key, "key \(key.debugDescription)")
+            XCTAssertEqual(slot.map { table.sum($0, window: 0) }, UInt64(index + 1), "key \(key.debugDescription)")
+        }
+        XCTAssertNil(table.slot(for: String(repeating: "k", count: 23)), "a prefix of a stored key is another key")
+    }
+
     func testOverlongKeysAreCutNotRejected() {
         var table = CounterTable(ruleName: "t", shapes: shapes, isWide: false)
         let prefix = "script:alice:/" + String(repeating: "d/", count: CounterTable.maximumKeyBytes)
