@@ -1,7 +1,10 @@
 // Benchmark of the rate limit step: check+commit pairs per second on one thread, resident
 // memory per tracked key, checkpoint time, and the time to load a 50,000-line overrides table.
 //
-//   limits-benchmark keys N [OPERATIONS]   one size: N tracked keys, OPERATIONS timed pairs
+//   limits-benchmark keys N [OPERATIONS] [wide]
+//                                          one size: N tracked keys, OPERATIONS timed pairs;
+//                                          "wide" raises one limit above 65,535, which needs
+//                                          32-bit counters
 //   limits-benchmark overrides [LINES]     load time of a generated overrides table
 //
 // Run it through bench/limits, which builds it in release mode and runs every size in its own
@@ -18,6 +21,11 @@ let benchmarkRule = LimitRule(
     name: "logins", level: .login,
     messages: [RateWindow(limit: 600, seconds: 60), RateWindow(limit: 20_000, seconds: 3600)],
     recipients: [RateWindow(limit: 50_000, seconds: 3600)])
+
+/// The same rule with a recipient limit that needs 32-bit counters.
+let wideBenchmarkRule = LimitRule(
+    name: "logins", level: .login, messages: benchmarkRule.messages,
+    recipients: [RateWindow(limit: 100_000, seconds: 3600)])
 
 let start = Date(timeIntervalSince1970: 1_800_000_000)
 
@@ -56,7 +64,7 @@ struct KeyGenerator {
     }
 }
 
-func measureKeys(count: Int, operations: Int) throws {
+func measureKeys(count: Int, operations: Int, rule: LimitRule) throws {
     let directory = NSTemporaryDirectory() + "limits-benchmark-\(getpid())"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -66,7 +74,7 @@ func measureKeys(count: Int, operations: Int) throws {
         Identity(keys: [IdentityKey(level: .login, value: "customer\(index)"), .server])
     }
     var configuration = Configuration.defaults
-    configuration.limits = [benchmarkRule]
+    configuration.limits = [rule]
     let limiter = try RateLimiter(stateDirectory: directory, clock: ClockReading(wall: start))
     let policy = Policy(configuration: configuration, limiter: limiter, overrides: .empty)
     let baseline = residentBytes()
@@ -120,7 +128,8 @@ func measureKeys(count: Int, operations: Int) throws {
 
     let pairsPerSecond = Double(operations) / seconds(elapsed)
     let bytesPerKey = Double(filled - baseline) / Double(count)
-    print("keys \(formatted(Double(count)))")
+    let counters = rule == benchmarkRule ? "16-bit counters" : "32-bit counters"
+    print("keys \(formatted(Double(count))), \(counters)")
     print("  check+commit pairs per second, one thread: \(formatted(pairsPerSecond)) (\(formatted(Double(operations))) pairs in \(String(format: "%.2f", seconds(elapsed))) s, \(refused) refused)")
     print("  resident memory per tracked key (VmRSS):   \(formatted(bytesPerKey)) bytes (\(formatted(Double(filled - baseline) / 1_048_576)) MiB for \(formatted(Double(count))) keys)")
     print("  checkpoint writing every key to SQLite:     \(String(format: "%.0f", seconds(checkpoint) * 1000)) ms")
@@ -169,15 +178,16 @@ let arguments = CommandLine.arguments.dropFirst()
 switch arguments.first {
 case "keys":
     guard let count = arguments.dropFirst().first.flatMap({ Int($0) }), count > 0 else {
-        FileHandle.standardError.write("usage: limits-benchmark keys N [OPERATIONS]\n".data(using: .utf8)!)
+        FileHandle.standardError.write("usage: limits-benchmark keys N [OPERATIONS] [wide]\n".data(using: .utf8)!)
         exit(2)
     }
     let operations = arguments.dropFirst(2).first.flatMap { Int($0) } ?? 2_000_000
-    try measureKeys(count: count, operations: operations)
+    let isWide = arguments.dropFirst(3).first == "wide"
+    try measureKeys(count: count, operations: operations, rule: isWide ? wideBenchmarkRule : benchmarkRule)
 case "overrides":
     let lines = arguments.dropFirst().first.flatMap { Int($0) } ?? 50_000
     try measureOverrides(lines: lines)
 default:
-    FileHandle.standardError.write("usage: limits-benchmark keys N [OPERATIONS] | limits-benchmark overrides [LINES]\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: limits-benchmark keys N [OPERATIONS] [wide] | limits-benchmark overrides [LINES]\n".data(using: .utf8)!)
     exit(2)
 }
