@@ -1,7 +1,7 @@
-// Sliding-window counters for many keys that share one set of window lengths (a layout), stored
-// flat so each tracked key costs a fixed, small amount of memory: one record of 32-bit words per
-// key (its latest time, its key, its counters) in one array, and an open-addressing index of
-// record numbers. A key of up to 24 bytes sits in its record, so a lookup reads two places in
+// Sliding-window counters for many keys that share one set of window lengths (a layout). They
+// are stored flat, so each tracked key costs a fixed, small amount of memory: one record of
+// 32-bit words per key (its latest time, its key, its counters) in one array, and an
+// open-addressing index of record numbers. A key of up to 24 bytes sits in its record, so a lookup reads two places in
 // memory (index entry, record); a longer key goes to a byte arena. There are no Swift strings or
 // dictionaries per key, because their headers and spare capacity alone would cost more than
 // the counters.
@@ -148,8 +148,8 @@ struct CounterTable {
         return shapes.isEmpty ? nil : (String(text[..<bar]), shapes, isWide)
     }
 
-    /// Whether a limit fits the 16-bit counters: every bucket of an admitted message's window
-    /// holds at most the limit.
+    /// Returns true when a limit exceeds 65,535. Below that, 16-bit counters suffice, because
+    /// no bucket of admitted messages can count more than the window's limit.
     static func needsWideCounters(_ limits: [Int]) -> Bool {
         limits.contains { $0 > Int(UInt16.max) }
     }
