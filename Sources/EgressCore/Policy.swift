@@ -44,6 +44,8 @@ public struct Verdict: Sendable, Equatable {
     public var newSuspensions: [Suspension]
     /// Limits that tripped without deciding (shadow rules, milder actions), for the log.
     public var limitNotes: [String]
+    /// Header fields to delete before delivery (the submission stamp), last occurrence first.
+    public var removeHeaders: [HeaderRemoval] = []
 
     public init(action: Action, reply: ReplyText? = nil, addHeaders: [HeaderField] = [],
                 quarantineReason: String? = nil, reason: String, identity: Identity,
@@ -74,6 +76,7 @@ public struct Policy: Sendable {
     public let configuration: Configuration
     public let limiter: RateLimiter
     public let overrides: LimitOverrides
+    public let identityResolver: IdentityResolver
     private let senderPatterns: [GlobPattern]
     let compiledLimits: CompiledLimits
 
@@ -84,37 +87,50 @@ public struct Policy: Sendable {
     }
 
     /// A policy whose limits count in `limiter`, with the per-key settings of `overrides`.
-    public init(configuration: Configuration, limiter: RateLimiter, overrides: LimitOverrides) {
+    /// `accounts` maps the uids of local submitters to account names (the passwd database in
+    /// the daemon, a table in tests).
+    public init(configuration: Configuration, limiter: RateLimiter, overrides: LimitOverrides,
+                accounts: any AccountDirectory = AccountTable()) {
         self.configuration = configuration
         self.limiter = limiter
         self.overrides = overrides
+        self.identityResolver = IdentityResolver(settings: configuration.identity, accounts: accounts)
         self.senderPatterns = configuration.senders.map { GlobPattern($0.match) }
         self.compiledLimits = CompiledLimits(configuration: configuration, overrides: overrides, limiter: limiter)
     }
 
-    public func identity(for facts: MessageFacts) -> Identity {
-        Identity(resolving: facts)
+    /// Returns the identity of a message; `now` dates the check of a submission stamp.
+    public func identity(for facts: MessageFacts, now: Date) -> Identity {
+        identityResolver.resolve(facts, now: now).identity
     }
 
     /// Decides the action for a message. When the state store fails it returns the
     /// configured fail action with the error as the reason; use `evaluate` to get the error.
-    public func decide(_ facts: MessageFacts, now: Date) -> Verdict {
+    public func decide(_ facts: MessageFacts, now: Date, wallClock: Date? = nil) -> Verdict {
         do {
-            return try evaluate(facts, now: now)
+            return try evaluate(facts, now: now, wallClock: wallClock)
         } catch {
             var action = configuration.failAction
             if action == .reject && facts.path == .local {
                 action = .hold
             }
-            return verdict(action, reason: "state store failed: \(error)", identity: identity(for: facts))
+            let resolution = identityResolver.resolve(facts, now: wallClock ?? now)
+            var result = verdict(action, reason: "state store failed: \(error)", identity: resolution.identity)
+            result.removeHeaders = resolution.removeHeaders
+            return result
         }
     }
 
     /// Decides the action for a message: sender rules, then suspensions and rate limits.
     /// Throws `StateStoreError` when a new suspension cannot be written; the daemon then
     /// answers with its fail action.
-    public func evaluate(_ facts: MessageFacts, now: Date) throws -> Verdict {
-        let identity = identity(for: facts)
+    ///
+    /// `now` is the limiter's steady time; `wallClock` (default `now`) dates submission
+    /// stamps, which the wrapper writes with the system clock, so a daemon whose steady time
+    /// started from a wrong clock still verifies them once the system clock is right.
+    public func evaluate(_ facts: MessageFacts, now: Date, wallClock: Date? = nil) throws -> Verdict {
+        let resolution = identityResolver.resolve(facts, now: wallClock ?? now)
+        let identity = resolution.identity
         var action = Action.accept
         var reason = "default"
         if let index = firstMatchingRule(for: identity) {
@@ -131,7 +147,10 @@ public struct Policy: Sendable {
                 reason += " (reject held instead on the local path, because the bounce would go to a possibly forged sender)"
             }
             if action != .accept && action != .tag {
-                return verdict(action, reason: reason, identity: identity)
+                var result = verdict(action, reason: reason, identity: identity)
+                result.symbols = resolution.symbols
+                result.removeHeaders = resolution.removeHeaders
+                return result
             }
         }
 
@@ -144,6 +163,8 @@ public struct Policy: Sendable {
         result.reservation = limits.reservation
         result.newSuspensions = limits.newSuspensions
         result.limitNotes = limits.notes
+        result.symbols = resolution.symbols
+        result.removeHeaders = resolution.removeHeaders
         return result
     }
 

@@ -8,6 +8,7 @@ import EgressCore
 import Foundation
 import Glibc
 import Milter
+import Synchronization
 
 let egressMilterVersion = "0.1.0"
 
@@ -44,8 +45,17 @@ enum Daemon {
         }
 
         if options.checkConfiguration {
-            print("# configuration OK: \(configurationSource)")
-            print(configuration.summary())
+            do {
+                let overrides = try loadOverrides(configuration)
+                print("# configuration OK: \(configurationSource)")
+                if !configuration.limitsOverrides.isEmpty {
+                    print("# limits overrides OK: \(configuration.limitsOverrides), \(overrides.entries.count) keys")
+                }
+            } catch {
+                printError("egress-milter: \(error)")
+                return 1
+            }
+            print(configuration.summary(), terminator: "")
             return 0
         }
 
@@ -85,6 +95,12 @@ enum Daemon {
         return (configuration, source)
     }
 
+    /// Loads the per-key limits table the configuration names; none when it names no file.
+    static func loadOverrides(_ configuration: Configuration) throws -> LimitOverrides {
+        guard !configuration.limitsOverrides.isEmpty else { return .empty }
+        return try LimitOverrides.load(contentsOf: configuration.limitsOverrides)
+    }
+
     static func validateListenSpec(_ spec: String) throws {
         if let problem = Configuration.listenSpecError(spec) {
             throw UsageError(description: "invalid listen spec '\(spec)': \(problem)")
@@ -92,7 +108,8 @@ enum Daemon {
     }
 
     static func serve(configuration: Configuration, source: String, options: CommandLineOptions, logger: Logger) throws {
-        let policySource = PolicySource(ActivePolicy(configuration: configuration))
+        var configuration = configuration
+        let overrides = try loadOverrides(configuration)
         var milterConfiguration = MilterConfiguration(name: "egress-milter", listen: configuration.listen)
         milterConfiguration.actions = [.addHeaders, .changeHeaders, .quarantine, .setMacroList]
         milterConfiguration.stages = [.connect, .helo, .envelopeFrom, .envelopeRecipient, .header, .body, .endOfMessage]
@@ -101,24 +118,34 @@ enum Daemon {
         milterConfiguration.failureReply = Reply(failAction: configuration.failAction)
         milterConfiguration.socketMode = configuration.socketMode
 
+        // Everything that needs root happens here, before the privileges go.
         let runningAsRoot = geteuid() == 0
         var account: Account?
         if runningAsRoot {
             let user = try Account.named(configuration.user)
             account = user
-            try prepareDirectory(configuration.stateDirectory, owner: user.uid, group: user.gid, mode: 0o750)
+            if try prepareDirectory(configuration.stateDirectory, owner: user.uid, group: user.gid, mode: 0o750) {
+                logger.info("created state directory \(configuration.stateDirectory)")
+            }
             if let socketPath = unixSocketPath(configuration.listen) {
                 let group = try groupID(named: configuration.socketGroup)
                 milterConfiguration.socketGroup = group
                 // Only the MTA's group may enter the directory and use the socket.
-                try prepareDirectory((socketPath as NSString).deletingLastPathComponent, owner: user.uid, group: group, mode: 0o750)
+                let directory = (socketPath as NSString).deletingLastPathComponent
+                if try prepareDirectory(directory, owner: user.uid, group: group, mode: 0o750) {
+                    logger.info("created socket directory \(directory)")
+                }
             }
         }
+        configuration.identity.stampKey = loadStampKey(configuration.identity.stampKeyFile, logger: logger, atStart: true)
 
+        // The policy needs the state store, which is opened only after the privileges are
+        // gone; sessions start after that, in server.run().
+        let policySlot = PolicySourceSlot()
         let server = MilterServer(
             configuration: milterConfiguration,
             log: { level, message in logger.log(level, message) },
-            makeSession: { EgressSession(policySource: policySource, logger: logger) })
+            makeSession: { EgressSession(policySource: policySlot.source, logger: logger) })
         try server.open()
         if runningAsRoot, let account, let socketPath = unixSocketPath(configuration.listen) {
             // libmilter creates the socket as root; the daemon must be able to remove it at exit.
@@ -128,9 +155,78 @@ enum Daemon {
             try dropPrivileges(to: account)
         }
 
+        // The state store is opened as the daemon's user, so its files belong to that user.
+        let reading = DaemonClock.restartReading()
+        let limiter = try RateLimiter(
+            stateDirectory: configuration.stateDirectory,
+            clock: ClockReading(wall: reading.wall, bootID: reading.bootID, sinceBoot: reading.sinceBoot))
+        let clock = DaemonClock()
+        let policySource = PolicySource(
+            ActivePolicy(configuration: configuration, overrides: overrides, limiter: limiter), clock: clock)
+        policySlot.fill(with: policySource)
+
         startReloadThread(options: options, policySource: policySource, logger: logger)
-        logger.notice("starting egress-milter \(egressMilterVersion): listen=\(configuration.listen) config=\(logValue(source)) user=\(currentUserName())")
+        let checkpoints = startCheckpointThread(limiter: limiter, clock: clock, logger: logger)
+        logger.notice("""
+            starting egress-milter \(egressMilterVersion): listen=\(configuration.listen) \
+            config=\(logValue(source)) user=\(currentUserName()) state=\(limiter.storePath ?? "memory") \
+            limits=\(configuration.limits.count) overrides=\(overrides.entries.count) \
+            suspended=\(limiter.suspensions().count) tracked_keys=\(limiter.trackedKeyCount) \
+            stamp_key=\(configuration.identity.stampKey == nil ? "none" : "loaded")
+            """)
         try server.run()
+
+        checkpoints.stop()
+        do {
+            try limiter.checkpoint(now: clock.now())
+        } catch {
+            logger.error("final checkpoint of the rate limit counters failed: \(error)")
+        }
+    }
+
+    /// Reads the submission stamp key. At start-up (as root) a missing file is normal on a
+    /// server without the wrapper; after that, the daemon's user usually cannot read the
+    /// file, and the caller keeps the key it has.
+    static func loadStampKey(_ path: String, logger: Logger, atStart: Bool) -> StampKey? {
+        guard FileManager.default.fileExists(atPath: path) else {
+            if atStart {
+                logger.info("no submission stamp key at \(path); local mail without a verified identity counts as local-unverified")
+            }
+            return nil
+        }
+        do {
+            return try StampKey.load(contentsOf: path)
+        } catch {
+            logger.log(atStart ? .warning : .debug, "cannot read the submission stamp key: \(error); stamps will not verify")
+            return nil
+        }
+    }
+
+    /// Writes the rate limit counters to the state store every few seconds, so a crash loses
+    /// at most that much of the counts.
+    static func startCheckpointThread(limiter: RateLimiter, clock: DaemonClock, logger: Logger) -> CheckpointTimer {
+        let timer = CheckpointTimer()
+        let thread = Thread {
+            var failures = 0
+            while !timer.waitForStop(seconds: checkpointIntervalSeconds) {
+                do {
+                    try limiter.checkpoint(now: clock.now())
+                    if failures > 0 {
+                        logger.notice("rate limit checkpoints work again after \(failures) failures")
+                    }
+                    failures = 0
+                } catch {
+                    failures += 1
+                    // One line for the first failure and then one a minute, not one every interval.
+                    if failures == 1 || failures % Int(60 / checkpointIntervalSeconds) == 0 {
+                        logger.error("checkpoint of the rate limit counters failed (\(failures) in a row): \(error)")
+                    }
+                }
+            }
+        }
+        thread.name = "checkpoint"
+        thread.start()
+        return timer
     }
 
     /// Waits for SIGUSR1 on a thread of its own and reloads the configuration each time. An
@@ -151,11 +247,14 @@ enum Daemon {
     }
 
     static func reload(options: CommandLineOptions, policySource: PolicySource, logger: Logger) {
-        let running = policySource.current.configuration
+        let active = policySource.current
+        let running = active.configuration
         var fresh: Configuration
         let source: String
+        let overrides: LimitOverrides
         do {
             (fresh, source) = try loadConfiguration(options)
+            overrides = try loadOverrides(fresh)
         } catch {
             logger.error("reload failed, keeping the running configuration: \(error)")
             return
@@ -180,10 +279,39 @@ enum Daemon {
         fresh.socketGroup = running.socketGroup
         fresh.timeoutSeconds = running.timeoutSeconds
         fresh.failAction = running.failAction
+        // Root could read the key at start-up; the daemon's user usually cannot, so a key
+        // that cannot be read now stays as it was.
+        fresh.identity.stampKey = loadStampKey(fresh.identity.stampKeyFile, logger: logger, atStart: false)
+            ?? running.identity.stampKey
 
-        policySource.replace(with: ActivePolicy(configuration: fresh))
+        policySource.replace(with: ActivePolicy(configuration: fresh, overrides: overrides, limiter: active.policy.limiter))
         logger.level = LogLevel(fresh.logLevel)
-        logger.notice("configuration reloaded from \(logValue(source))")
+        logger.notice("configuration reloaded from \(logValue(source)): limits=\(fresh.limits.count) overrides=\(overrides.entries.count)")
+    }
+}
+
+/// Seconds between two checkpoints of the rate limit counters: what a crash may lose.
+let checkpointIntervalSeconds = 5.0
+
+/// Lets the checkpoint thread sleep until the next interval or until shutdown.
+final class CheckpointTimer: Sendable {
+    private let condition = NSCondition()
+    private let stopped = Mutex(false)
+
+    /// Waits up to `seconds`; returns true once stop() was called.
+    func waitForStop(seconds: Double) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if stopped.withLock({ $0 }) { return true }
+        _ = condition.wait(until: Date().addingTimeInterval(seconds))
+        return stopped.withLock { $0 }
+    }
+
+    func stop() {
+        condition.lock()
+        stopped.withLock { $0 = true }
+        condition.signal()
+        condition.unlock()
     }
 }
 

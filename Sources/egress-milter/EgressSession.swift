@@ -100,10 +100,37 @@ final class EgressSession: MilterSession {
             recipients: recipients,
             headers: headers,
             bodyBytes: bodyBytes)
-        let verdict = active.policy.decide(facts, now: Date())
-        let reply = try apply(verdict, to: message)
+        let id = queueID ?? "NOQUEUE"
+
+        let verdict: Verdict
+        do {
+            verdict = try active.policy.evaluate(facts, now: policySource.clock.now(), wallClock: Date())
+        } catch {
+            // The Milter library logs the error and answers with the fail action.
+            logger.error("\(id): decision failed for \(facts.envelopeSender.isEmpty ? "<>" : facts.envelopeSender): \(error)")
+            throw error
+        }
+
+        let reply: Reply
+        do {
+            reply = try apply(verdict, to: message)
+        } catch {
+            active.policy.release(verdict)
+            logger.error("\(id): applying action=\(verdict.action.rawValue) failed: \(error)")
+            throw error
+        }
+
+        // Only mail the MTA accepts counts against the limits.
+        if verdict.action == .accept || verdict.action == .tag {
+            active.policy.commit(verdict)
+        } else {
+            active.policy.release(verdict)
+        }
 
         logger.notice(decisionLine(facts: facts, verdict: verdict))
+        for suspension in verdict.newSuspensions {
+            logger.notice("\(id): suspended \(suspension.key): \(suspension.reason); identity=\(verdict.identity); its mail is held until released")
+        }
         resetMessage()
         return reply
     }
@@ -127,6 +154,9 @@ final class EgressSession: MilterSession {
         case .tempfail:
             return .custom(smtpReply(verdict.reply, fallback: .tempfail))
         case .accept, .tag, .hold:
+            for removal in verdict.removeHeaders {
+                try message.deleteHeader(name: removal.name, occurrence: removal.occurrence)
+            }
             for field in verdict.addHeaders {
                 try message.addHeader(name: field.name, value: field.value)
             }
@@ -164,6 +194,7 @@ final class EgressSession: MilterSession {
             + " nrcpt=\(facts.recipients.count) size=\(headerBytes + bodyBytes) score=\(score)"
             + " symbols=\(symbols) action=\(verdict.action.rawValue) reason=\(logValue(verdict.reason))"
             + " path=\(facts.path.rawValue)"
+            + (verdict.limitNotes.isEmpty ? "" : " notes=\(logValue(verdict.limitNotes.joined(separator: "; ")))")
     }
 }
 
