@@ -4,8 +4,9 @@
 //
 // A rule must never resolve to reject on the local path: Postfix bounces a locally rejected
 // message to its envelope sender, which a script can forge. Nor to tempfail there unless the
-// rule asks for it with `local_action: tempfail`, because the sendmail command would then
-// report a failure to a web application that rarely retries.
+// rule asks for it with `local_action: tempfail`: Postfix's sendmail command has already
+// exited 0 by then, the message stays in the maildrop directory, and pickup offers it again
+// and again under new queue IDs, each one another trip.
 
 /// The identity levels a rate limit rule can count, written as in identity keys.
 public enum LimitLevel: String, Sendable, CaseIterable {
