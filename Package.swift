@@ -9,18 +9,22 @@ let package = Package(
         .library(name: "EgressCore", targets: ["EgressCore"]),
         .executable(name: "egress-milter", targets: ["egress-milter"]),
         .executable(name: "egress-sendmail", targets: ["egress-sendmail"]),
+        .executable(name: "egressctl", targets: ["egressctl"]),
     ],
     targets: [
         // Debian's C libraries, found through pkg-config.
         .systemLibrary(name: "CMilter", pkgConfig: "milter", providers: [.apt(["libmilter-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         // C helpers for the variadic libmilter and syslog calls that Swift cannot import.
         .target(name: "CMilterShim", dependencies: ["CMilter"]),
 
         .target(name: "Milter", dependencies: ["CMilter", "CMilterShim"]),
-        .target(name: "EgressCore", dependencies: ["CYAML", "CSQLite"]),
+        .target(name: "EgressCore", dependencies: ["CYAML", "CSQLite", "CPCRE2"]),
         .executableTarget(name: "egress-milter", dependencies: ["Milter", "EgressCore", "CMilterShim"]),
+        // The admin command line: talks to the daemon's control socket, and has offline tools.
+        .executableTarget(name: "egressctl", dependencies: ["EgressCore"]),
         // The submission wrapper installed as PHP's sendmail_path: stamps the submitting uid and script.
         .executableTarget(name: "egress-sendmail", dependencies: ["EgressCore"]),
         // Benchmarks run by bench/ scripts; built in release mode only there.
@@ -31,6 +35,7 @@ let package = Package(
         .testTarget(name: "MilterTests", dependencies: ["Milter"]),
         .testTarget(name: "EgressCoreTests", dependencies: ["EgressCore"]),
         .testTarget(name: "DaemonTests", dependencies: ["egress-milter"]),
+        .testTarget(name: "EgressControlTests", dependencies: ["egressctl"]),
         .testTarget(name: "IntegrationTests", dependencies: ["EgressCore"]),
     ]
 )

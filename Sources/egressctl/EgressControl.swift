@@ -1,0 +1,56 @@
+// Dispatches egressctl's subcommands. Exit status for every command: 0 ok, 1 a finding (a
+// check failed, a message is spam, a key is suspended), 2 a usage or connection error.
+import Foundation
+
+/// One subcommand: its name, a one-line summary for the command list, and its code.
+struct Subcommand: Sendable {
+    let name: String
+    let summary: String
+    let run: @Sendable ([String]) -> Int32
+}
+
+enum EgressControl {
+    /// Every subcommand, in the order `egressctl --help` lists them.
+    static let subcommands: [Subcommand] = [
+        Subcommand(name: "check-config", summary: "validate a configuration file and print the effective settings",
+                   run: checkConfigurationCommand),
+    ]
+
+    static let usage = """
+        Usage: egressctl COMMAND [options]
+
+        Admin command line of egress-milter. Run 'egressctl COMMAND --help' for a command's options.
+
+        Commands:
+        \(subcommands.map { "  " + $0.name.padding(toLength: 14, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
+
+        Exit status: 0 ok, 1 a finding (invalid configuration, spam, suspended key), 2 usage or connection error.
+        """
+
+    static func main(arguments: [String]) -> Int32 {
+        let rest = Array(arguments.dropFirst())
+        guard let name = rest.first else {
+            printToStandardError(usage)
+            return 2
+        }
+        if name == "--help" || name == "-h" || name == "help" {
+            print(usage)
+            return 0
+        }
+        if name == "--version" {
+            print("egressctl \(egressControlVersion)")
+            return 0
+        }
+        guard let command = subcommands.first(where: { $0.name == name }) else {
+            printToStandardError("egressctl: unknown command '\(name)'; run 'egressctl --help' for the list")
+            return 2
+        }
+        return command.run(Array(rest.dropFirst()))
+    }
+}
+
+let egressControlVersion = "0.1.0"
+
+func printToStandardError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
