@@ -3,25 +3,37 @@
 // their own: a closure written in top-level code of an executable's main.swift is main-actor
 // isolated, and the runtime stops the process when libmilter calls it from another thread.
 // A callback must never let a Swift error escape into C and never stop the process.
-// Every error becomes a log line and the configured failure reply.
+// Every error becomes a log line and the configured failure reply, which a stage without
+// reply (MilterConfiguration.noReplyStages) leaves to the next stage that replies.
 import CMilter
 import Glibc
 
-/// The per-connection state: the options negotiated for it and, from its first stage on,
-/// its session. The private data pointer (smfi_setpriv) keeps one retained reference from
-/// negotiation until close. When the MTA reuses a connection without negotiating again, the
-/// first stage creates the box instead.
+/// The per-connection state: the options negotiated for it, from its first stage on its
+/// session, and a failure at a no-reply stage whose failure reply is still pending. The private
+/// data pointer (smfi_setpriv) keeps one retained reference from negotiation until close.
+/// When the MTA reuses a connection without negotiating again, the first stage creates the
+/// box instead. Only this connection's callbacks touch the box, and never at once.
 private final class ConnectionBox {
     let runtime: ServerRuntime
     /// nil when the MTA did not negotiate on this connection.
     let options: NegotiatedOptions?
+    /// Stages at which libmilter sends no reply on this connection.
+    let noReplyStages: Set<ProtocolStage>
     /// Created by the first stage callback, so a connection that closes before any stage
-    /// creates no session. Only this connection's callbacks touch it, and never at once.
+    /// creates no session.
     var session: MilterSession?
+    /// The no-reply stage that failed. The stages that reply get the failure reply until
+    /// end of message sends it.
+    var pendingFailure: ProtocolStage?
 
     init(runtime: ServerRuntime, options: NegotiatedOptions?) {
         self.runtime = runtime
         self.options = options
+        // A context that libmilter reuses without a new negotiation ("quit, new connection
+        // follows") keeps the steps of its first one. Those contain the configured no-reply
+        // stages, because libmilter offers every SMFIP_NR_* bit to the negotiate callback.
+        noReplyStages = options?.noReplyStages
+            ?? runtime.configuration.noReplyStages.intersection(runtime.configuration.stages)
     }
 }
 
@@ -87,15 +99,26 @@ private func session(_ context: OpaquePointer) -> (MilterSession, ConnectionBox)
     return (session, box)
 }
 
+private typealias StageHandler = (MilterSession, Macros, OpaquePointer, NegotiatedOptions?) throws -> Reply
+
 /// Runs one stage of the session and converts its reply or error into a libmilter status.
-private func dispatch(_ context: OpaquePointer?, _ stage: ProtocolStage,
-                      _ handler: (MilterSession, Macros, OpaquePointer, NegotiatedOptions?) throws -> Reply) -> sfsistat {
+private func dispatch(_ context: OpaquePointer?, _ stage: ProtocolStage, _ handler: StageHandler) -> sfsistat {
+    // NOTE: without a box a failure at a no-reply stage cannot be remembered, and libmilter
+    // drops this status there. It happens only when smfi_setpriv fails, which it does only
+    // for a NULL context.
     guard let context, let (session, box) = session(context) else {
         return SMFIS_TEMPFAIL
     }
+    if box.noReplyStages.contains(stage) {
+        runWithoutReply(stage, session: session, box: box, context: context, handler)
+        return SMFIS_NOREPLY
+    }
+    if let failedStage = box.pendingFailure {
+        return replyWithFailure(of: failedStage, at: stage, session: session, box: box, context: context)
+    }
+
     let runtime = box.runtime
     let macros = runtime.readMacros(context)
-
     let reply: Reply
     do {
         reply = try handler(session, macros, context, box.options)
@@ -104,6 +127,47 @@ private func dispatch(_ context: OpaquePointer?, _ stage: ProtocolStage,
         return runtime.failureStatus(stage: stage, context: context, options: box.options)
     }
     return runtime.status(for: reply, stage: stage, context: context, options: box.options)
+}
+
+/// Runs a stage whose reply the MTA does not wait for. Anything but `continue` (or a
+/// `skip`, which only saves work) becomes the connection's pending failure.
+private func runWithoutReply(_ stage: ProtocolStage, session: MilterSession, box: ConnectionBox,
+                             context: OpaquePointer, _ handler: StageHandler) {
+    let runtime = box.runtime
+    let macros = runtime.readMacros(context)
+    let problem: String
+    do {
+        let reply = try handler(session, macros, context, box.options)
+        switch reply {
+        case .continue, .skip:
+            return
+        case .accept, .reject, .tempfail, .discard, .custom:
+            problem = "session returned \(reply) at a stage without reply"
+        }
+    } catch {
+        problem = "session failed: \(error)"
+    }
+
+    if let failedStage = box.pendingFailure {
+        runtime.log(.debug, "\(stage.rawValue): \(problem); the failure reply for \(failedStage.rawValue) is still pending")
+        return
+    }
+    box.pendingFailure = stage
+    runtime.log(.error, "\(stage.rawValue): \(problem); the MTA expects no reply here, so the next stage that replies gets the failure reply")
+}
+
+/// Returns the failure reply for a stage that replies, because an earlier no-reply stage
+/// failed, without calling the session. End of message settles the failure: the session
+/// gets `abort` instead of `endOfMessage`, so it resets the message and counts nothing.
+private func replyWithFailure(of failedStage: ProtocolStage, at stage: ProtocolStage, session: MilterSession,
+                           box: ConnectionBox, context: OpaquePointer) -> sfsistat {
+    let runtime = box.runtime
+    runtime.log(.debug, "\(stage.rawValue): sending the failure reply, because \(failedStage.rawValue) failed")
+    if stage == .endOfMessage {
+        box.pendingFailure = nil
+        session.abort(macros: runtime.readMacros(context))
+    }
+    return runtime.failureStatus(stage: stage, context: context, options: box.options)
 }
 
 // MARK: - Callbacks
@@ -204,11 +268,16 @@ private func milterUnknown(_ context: OpaquePointer?, _ command: UnsafePointer<C
     }
 }
 
-/// Tells the session the message was aborted. libmilter ignores the return value.
+/// Tells the session the message was aborted and drops a pending failure of the message.
+/// libmilter ignores the return value.
 private func milterAbort(_ context: OpaquePointer?) -> sfsistat {
     // An abort before any stage has no session to tell, so none is created for it.
     guard let context, let box = existingBox(context), let session = box.session else {
         return SMFIS_CONTINUE
+    }
+    // A failure at connect or helo outlives the message, as those stages do.
+    if let failedStage = box.pendingFailure, !failedStage.isConnectionStage {
+        box.pendingFailure = nil
     }
     session.abort(macros: box.runtime.readMacros(context))
     return SMFIS_CONTINUE

@@ -64,6 +64,16 @@ public final class MilterServer: Sendable {
             throw MilterError(operation: "configure milter",
                               detail: "macros cannot be requested for stage \(stage.rawValue); use connect, helo, envelopeFrom, envelopeRecipient, data, endOfHeaders or endOfMessage")
         }
+        for stage in configuration.noReplyStages.sorted(by: { $0.rawValue < $1.rawValue }) {
+            guard stage.noReplyProtocolBit != nil else {
+                throw MilterError(operation: "configure milter",
+                                  detail: "stage \(stage.rawValue) cannot be a no-reply stage; the MTA always waits for its reply")
+            }
+            guard configuration.stages.contains(stage) else {
+                throw MilterError(operation: "configure milter",
+                                  detail: "no-reply stage \(stage.rawValue) is not in stages; add it to stages or remove it from noReplyStages")
+            }
+        }
         guard configuration.timeoutSeconds > 0, configuration.timeoutSeconds <= Int(Int32.max) else {
             throw MilterError(operation: "configure milter", detail: "invalid timeout \(configuration.timeoutSeconds) seconds")
         }

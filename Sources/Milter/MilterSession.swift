@@ -8,7 +8,8 @@
 /// needs no lock for its own state but must not use thread-local storage.
 ///
 /// A thrown error is logged with the stage, and the MTA gets
-/// `MilterConfiguration.failureReply` instead.
+/// `MilterConfiguration.failureReply` instead: at that stage, or for a stage in
+/// `MilterConfiguration.noReplyStages`, at the next stage that replies.
 public protocol MilterSession: AnyObject {
     func connect(hostname: String, address: PeerAddress, macros: Macros) throws -> Reply
     func helo(_ name: String, macros: Macros) throws -> Reply

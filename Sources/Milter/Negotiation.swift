@@ -18,11 +18,17 @@ struct Negotiation: Equatable {
     /// - Parameters:
     ///   - wantedActions: the actions the session needs (registration flags).
     ///   - stages: the stages the session wants; the MTA is asked to skip the others.
+    ///   - noReplyStages: stages whose replies the MTA is told not to wait for. Only those
+    ///     that are also in `stages` count. For a stage without callback libmilter returns
+    ///     "continue", which at a no-reply stage it logs as an error on every packet.
     ///   - offeredActions: f0, the actions the MTA offers.
-    ///   - offeredSteps: f1, the protocol steps the MTA offers.
+    ///   - offeredSteps: f1, the protocol steps the MTA offers. libmilter (st_optionneg in
+    ///     engine.c, 8.17) adds every SMFIP_NR_* bit to the MTA's real offer, because it
+    ///     can send "continue" itself to an MTA that lacks one. It leaves those bits out of
+    ///     the reply it sends to the MTA.
     ///   - proposedSteps: *pf1 as libmilter filled it in before the callback. It already
     ///     contains "do not send" bits for callbacks left NULL, so it is extended, never replaced.
-    init(wantedActions: MilterActions, stages: Set<ProtocolStage>,
+    init(wantedActions: MilterActions, stages: Set<ProtocolStage>, noReplyStages: Set<ProtocolStage> = [],
          offeredActions: UInt, offeredSteps: UInt, proposedSteps: UInt) {
         actions = wantedActions.rawValue & offeredActions
         missingActions = MilterActions(rawValue: wantedActions.rawValue & ~offeredActions)
@@ -31,6 +37,11 @@ struct Negotiation: Equatable {
         var steps = proposedSteps
         for stage in ProtocolStage.allCases where !stages.contains(stage) {
             if let bit = stage.skipProtocolBit {
+                steps |= bit
+            }
+        }
+        for stage in noReplyStages.intersection(stages) {
+            if let bit = stage.noReplyProtocolBit {
                 steps |= bit
             }
         }
@@ -54,5 +65,13 @@ struct NegotiatedOptions: Equatable {
     /// Whether the MTA understands a "skip" reply to a body chunk (SMFIP_SKIP).
     var allowsSkip: Bool {
         steps & UInt(SMFIP_SKIP) != 0
+    }
+
+    /// Stages whose SMFIP_NR_* bit was requested. libmilter sends no reply at these stages,
+    /// whatever status the callback returns, so the callback must return SMFIS_NOREPLY.
+    var noReplyStages: Set<ProtocolStage> {
+        Set(ProtocolStage.allCases.filter { stage in
+            stage.noReplyProtocolBit.map { steps & $0 != 0 } ?? false
+        })
     }
 }

@@ -45,6 +45,29 @@ extension ProtocolStage {
         }
     }
 
+    /// The SMFIP_NR_* bit that tells the MTA not to wait for a reply to this stage, or nil
+    /// for end of message, which always gets one.
+    var noReplyProtocolBit: UInt? {
+        switch self {
+        case .connect: UInt(SMFIP_NR_CONN)
+        case .helo: UInt(SMFIP_NR_HELO)
+        case .envelopeFrom: UInt(SMFIP_NR_MAIL)
+        case .envelopeRecipient: UInt(SMFIP_NR_RCPT)
+        case .data: UInt(SMFIP_NR_DATA)
+        case .header: UInt(SMFIP_NR_HDR)
+        case .endOfHeaders: UInt(SMFIP_NR_EOH)
+        case .body: UInt(SMFIP_NR_BODY)
+        case .unknown: UInt(SMFIP_NR_UNKN)
+        case .endOfMessage: nil
+        }
+    }
+
+    /// Whether the stage belongs to the connection rather than to one message: connect and
+    /// helo come before MAIL FROM, and an abort of a message does not undo them.
+    var isConnectionStage: Bool {
+        self == .connect || self == .helo
+    }
+
     /// The SMFIM_* index that smfi_setsymlist takes, or nil for stages whose macro list
     /// cannot be chosen (header, body, unknown).
     var macroListIndex: Int32? {

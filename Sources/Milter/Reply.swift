@@ -101,7 +101,8 @@ public enum Reply: Sendable, Equatable {
     /// Accept the message and then throw it away.
     case discard
     /// Send no more body chunks for this message. Valid only from `body` and only when the
-    /// MTA offered it at negotiation; elsewhere the server sends `continue` instead.
+    /// MTA offered it at negotiation; elsewhere the server sends `continue` instead. When
+    /// `body` is a no-reply stage, the server sends nothing and the MTA keeps sending chunks.
     case skip
     /// A custom reply: a 4xx code is sent as a temporary failure, a 5xx code as a rejection.
     /// NOTE: libmilter sends it from `connect` too, but its documentation says not to set a

@@ -66,6 +66,7 @@ final class ServerRuntime: Sendable {
     func negotiate(_ context: OpaquePointer, offeredActions: UInt, offeredSteps: UInt,
                    actions: inout UInt, steps: inout UInt) -> NegotiatedOptions {
         let request = Negotiation(wantedActions: wantedActions, stages: configuration.stages,
+                                  noReplyStages: configuration.noReplyStages,
                                   offeredActions: offeredActions, offeredSteps: offeredSteps,
                                   proposedSteps: steps)
         log(.debug, "negotiate: MTA offers actions 0x\(hex(offeredActions)) steps 0x\(hex(offeredSteps)), libmilter proposes steps 0x\(hex(steps)); requesting actions 0x\(hex(request.actions)) steps 0x\(hex(request.steps))")

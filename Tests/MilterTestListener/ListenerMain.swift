@@ -90,6 +90,9 @@ final class RecordingSession: MilterSession {
         if options.throwingStages.contains(stage) {
             throw InjectedFailure(stage: stage)
         }
+        if messageNumber == 1, options.firstMessageThrowingStages.contains(stage) {
+            throw InjectedFailure(stage: stage)
+        }
         return options.replies[stage] ?? .continue
     }
 
@@ -211,6 +214,7 @@ func runListener(arguments: [String]) -> Int32 {
 
     var configuration = MilterConfiguration(name: "milter-test-listener", listen: options.listen)
     configuration.stages = options.stages
+    configuration.noReplyStages = options.noReplyStages
     configuration.macros = options.macros
     configuration.actions = options.actions
     configuration.failureReply = options.failureReply

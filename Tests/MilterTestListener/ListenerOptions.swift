@@ -7,11 +7,15 @@ let listenerUsage = """
       --listen SPEC            libmilter listen spec (unix:/path, inet:PORT@HOST, inet6:PORT@HOST)
       --events FILE            append one JSON line per event to FILE
       --stages LIST            comma-separated stages the session handles (default: all)
+      --no-reply LIST          comma-separated stages the MTA is told not to wait for
       --macros STAGE=LIST      macros to request for STAGE, comma-separated (repeatable)
       --actions LIST           actions to request: addHeaders,changeHeaders,quarantine,... (default: all)
       --reply STAGE=KIND       answer KIND at STAGE (repeatable); KIND is continue, accept, reject,
                                tempfail, discard, skip, custom-reject, custom-tempfail or custom-invalid
       --throw STAGE            throw an error at STAGE (repeatable)
+      --throw-in-first-message STAGE
+                               throw an error at STAGE only in the first message of a
+                               connection (repeatable)
       --modify                 at end of message: add, insert, change and delete a header,
                                quarantine and report progress
       --failure-reply KIND     answer after an error (default: tempfail)
@@ -24,11 +28,13 @@ struct ListenerOptions {
     var listen = ""
     var eventsPath = ""
     var stages = Set(ProtocolStage.allCases)
+    var noReplyStages: Set<ProtocolStage> = []
     var macros: [ProtocolStage: [String]] = [:]
     var actions: MilterActions = [.addHeaders, .changeHeaders, .quarantine, .changeBody,
                                   .addRecipients, .deleteRecipients, .changeFrom]
     var replies: [ProtocolStage: Reply] = [:]
     var throwingStages: Set<ProtocolStage> = []
+    var firstMessageThrowingStages: Set<ProtocolStage> = []
     var modifyAtEndOfMessage = false
     var failureReply: Reply = .tempfail
     var socketMode: UInt32?
@@ -66,6 +72,8 @@ func parseListenerOptions(_ arguments: [String]) throws -> ListenerOptions {
             options.eventsPath = try value(for: option)
         case "--stages":
             options.stages = Set(try value(for: option).split(separator: ",").map { try parseStage(String($0)) })
+        case "--no-reply":
+            options.noReplyStages = Set(try value(for: option).split(separator: ",").map { try parseStage(String($0)) })
         case "--macros":
             let (stage, list) = try splitAssignment(try value(for: option))
             options.macros[try parseStage(stage)] = list.split(separator: ",").map(String.init)
@@ -76,6 +84,8 @@ func parseListenerOptions(_ arguments: [String]) throws -> ListenerOptions {
             options.replies[try parseStage(stage)] = try parseReply(kind)
         case "--throw":
             options.throwingStages.insert(try parseStage(try value(for: option)))
+        case "--throw-in-first-message":
+            options.firstMessageThrowingStages.insert(try parseStage(try value(for: option)))
         case "--modify":
             options.modifyAtEndOfMessage = true
         case "--failure-reply":

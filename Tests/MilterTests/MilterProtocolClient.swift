@@ -61,6 +61,18 @@ enum MilterProtocol {
     static let noUnknown: UInt32 = 0x100
     static let noData: UInt32 = 0x200
     static let skip: UInt32 = 0x400
+    static let noReplyConnect: UInt32 = 0x1000
+    static let noReplyHelo: UInt32 = 0x2000
+    static let noReplyMail: UInt32 = 0x4000
+    static let noReplyRecipient: UInt32 = 0x8000
+    static let noReplyData: UInt32 = 0x1_0000
+    static let noReplyUnknown: UInt32 = 0x2_0000
+    static let noReplyEndOfHeaders: UInt32 = 0x4_0000
+    static let noReplyBody: UInt32 = 0x8_0000
+    static let noReplyHeader: UInt32 = 0x80
+    static let headerLeadingSpace: UInt32 = 0x10_0000
+    static let everyNoReplyBit: UInt32 = noReplyConnect | noReplyHelo | noReplyMail | noReplyRecipient
+        | noReplyData | noReplyUnknown | noReplyEndOfHeaders | noReplyBody | noReplyHeader
 
     static let addHeaders: UInt32 = 0x1
     static let changeBody: UInt32 = 0x2
@@ -244,6 +256,50 @@ final class MilterProtocolClient {
     }
 
     func connect(hostname: String, address: ClientAddress) throws -> MilterPacket {
+        try sendConnect(hostname: hostname, address: address)
+        return try receive()
+    }
+
+    func helo(_ name: String) throws -> MilterPacket {
+        try sendHelo(name)
+        return try receive()
+    }
+
+    /// MAIL FROM: the address first, then the ESMTP arguments.
+    func mail(_ words: [String]) throws -> MilterPacket {
+        try sendMail(words)
+        return try receive()
+    }
+
+    func recipient(_ words: [String]) throws -> MilterPacket {
+        try sendRecipient(words)
+        return try receive()
+    }
+
+    func data() throws -> MilterPacket {
+        try send("T")
+        return try receive()
+    }
+
+    func header(name: String, value: [UInt8]) throws -> MilterPacket {
+        try sendHeader(name: name, value: value)
+        return try receive()
+    }
+
+    func endOfHeaders() throws -> MilterPacket {
+        try send("N")
+        return try receive()
+    }
+
+    func body(_ chunk: [UInt8]) throws -> MilterPacket {
+        try sendBody(chunk)
+        return try receive()
+    }
+
+    // The send… methods write a command without reading a response, as the MTA does for a
+    // stage negotiated without reply (SMFIP_NR_*).
+
+    func sendConnect(hostname: String, address: ClientAddress) throws {
         var data = nulTerminated(hostname)
         switch address {
         case .ipv4(let host, let port):
@@ -256,43 +312,26 @@ final class MilterProtocolClient {
             data += [UInt8(ascii: "U")]
         }
         try send("C", data)
-        return try receive()
     }
 
-    func helo(_ name: String) throws -> MilterPacket {
+    func sendHelo(_ name: String) throws {
         try send("H", nulTerminated(name))
-        return try receive()
     }
 
-    /// MAIL FROM: the address first, then the ESMTP arguments.
-    func mail(_ words: [String]) throws -> MilterPacket {
+    func sendMail(_ words: [String]) throws {
         try send("M", words.flatMap(nulTerminated))
-        return try receive()
     }
 
-    func recipient(_ words: [String]) throws -> MilterPacket {
+    func sendRecipient(_ words: [String]) throws {
         try send("R", words.flatMap(nulTerminated))
-        return try receive()
     }
 
-    func data() throws -> MilterPacket {
-        try send("T")
-        return try receive()
-    }
-
-    func header(name: String, value: [UInt8]) throws -> MilterPacket {
+    func sendHeader(name: String, value: [UInt8]) throws {
         try send("L", nulTerminated(name) + value + [0])
-        return try receive()
     }
 
-    func endOfHeaders() throws -> MilterPacket {
-        try send("N")
-        return try receive()
-    }
-
-    func body(_ chunk: [UInt8]) throws -> MilterPacket {
+    func sendBody(_ chunk: [UInt8]) throws {
         try send("B", chunk)
-        return try receive()
     }
 
     /// Sends end of message and returns every packet up to and including the final response.

@@ -23,6 +23,8 @@ final class MilterServerTests: XCTestCase {
             ("macros at body", { $0.macros[.body] = ["i"] }),
             ("macros at header", { $0.macros[.header] = ["i"] }),
             ("zero timeout", { $0.timeoutSeconds = 0 }),
+            ("end of message without reply", { $0.noReplyStages = [.endOfMessage] }),
+            ("no-reply stage not handled", { $0.stages = [.connect, .endOfMessage]; $0.noReplyStages = [.header] }),
         ]
         for (name, configure) in cases {
             let error = openError(configure)
@@ -34,6 +36,7 @@ final class MilterServerTests: XCTestCase {
         let configuration = MilterConfiguration(name: "test", listen: "unix:/run/milter.sock")
 
         XCTAssertEqual(configuration.stages, Set(ProtocolStage.allCases))
+        XCTAssertTrue(configuration.noReplyStages.isEmpty, "every stage gets a reply by default")
         XCTAssertEqual(configuration.timeoutSeconds, 300)
         XCTAssertEqual(configuration.backlog, 128)
         XCTAssertTrue(configuration.removeStaleSocket)
