@@ -126,6 +126,12 @@ public struct Configuration: Sendable, Equatable {
     /// Absolute path of the per-key limits table (`LimitOverrides`); empty for none.
     public var limitsOverrides = ""
 
+    /// The control socket that egressctl uses (the `control:` section).
+    public var control = ControlSettings()
+
+    /// Content scoring: scan limits, thresholds, rules (the `scoring:` section).
+    public var scoring = ScoringSettings()
+
     /// The built-in defaults.
     public init() {}
 

@@ -10,8 +10,10 @@
 /// the suggestions in error messages.
 enum ConfigurationKeys {
     static let top = ["listen", "socket", "user", "state_directory", "timeout", "fail_action",
-                      "log_level", "paths", "identity", "headers", "replies", "senders", "limits_overrides", "limits"]
+                      "log_level", "paths", "identity", "headers", "replies", "senders", "limits_overrides", "limits",
+                      "control", "scoring"]
     static let socket = ["mode", "group"]
+    static let control = ["socket", "mode", "group"]
     static let paths = ["local_daemon_names"]
     static let headers = ["status"]
     static let replies = ["tempfail", "reject"]
@@ -91,6 +93,12 @@ struct ConfigurationDecoder {
         }
         if let node = top["limits"] {
             configuration.limits = try decodeLimits(node)
+        }
+        if let node = top["control"] {
+            configuration.control = try decodeControl(node)
+        }
+        if let node = top["scoring"] {
+            configuration.scoring = try decodeScoring(node)
         }
         return configuration
     }

@@ -52,6 +52,10 @@ extension Configuration {
         }
         lines.append("limits_overrides: \(YAMLText.scalar(limitsOverrides))")
         lines.append(contentsOf: limitsSummary())
+        lines.append("control:")
+        lines.append("  socket: \(YAMLText.scalar(control.socketPath))")
+        lines.append("  mode: \"\(ConfigurationValues.formatSocketMode(control.socketMode))\"")
+        lines.append("  group: \(YAMLText.scalar(control.socketGroup))")
         return lines.joined(separator: "\n") + "\n"
     }
 

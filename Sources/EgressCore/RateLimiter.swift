@@ -244,6 +244,28 @@ public final class RateLimiter: Sendable {
         state.withLock { $0.tables.reduce(0) { $0 + $1.count } }
     }
 
+    // MARK: Inspection
+
+    /// Returns the key's count in each window of `table` at `now`, or nil when the key has
+    /// no counters there. Only the timeline moves, as for any call with a time.
+    func counts(table: Int, key: String, now: Date) -> [UInt64]? {
+        state.withLock { state in
+            state.tables[table].counts(of: key, at: state.timeline(now))
+        }
+    }
+
+    /// Returns every key of `table` with its count in each window at `now`.
+    func allCounts(table: Int, now: Date) -> [(key: String, counts: [UInt64])] {
+        state.withLock { state in
+            state.tables[table].allCounts(at: state.timeline(now))
+        }
+    }
+
+    /// Returns the key's suspension, or nil when it is not suspended.
+    public func suspension(of key: String) -> Suspension? {
+        state.withLock { $0.suspensions[key] }
+    }
+
     // MARK: Suspensions
 
     /// Suspends a key: all its mail is held until `release`. Written to the store before it

@@ -449,6 +449,38 @@ struct CounterTable {
         setCounter(slot, index, value >= amount ? value - amount : 0)
     }
 
+    /// Returns the key's count in each window at `now`, read without moving its buckets (for
+    /// the admin's view), or nil when the key has no counters. A `now` before the key's latest time
+    /// counts as that time, as in `advance`.
+    func counts(of key: String, at now: Int64) -> [UInt64]? {
+        guard let slot = slot(for: key) else { return nil }
+        return (0..<shapes.count).map { sum(slot, window: $0, at: now) }
+    }
+
+    /// Returns every live key with its count in each window at `now`, without moving buckets.
+    func allCounts(at now: Int64) -> [(key: String, counts: [UInt64])] {
+        (0..<(records.count / stride)).filter(isLive).map { slot in
+            (key(of: slot), (0..<shapes.count).map { sum(slot, window: $0, at: now) })
+        }
+    }
+
+    /// Returns the window's count at `now` without `advance`: of the B + 1 buckets the slot holds
+    /// (those up to its latest time), the ones that have not left the window by `now`.
+    private func sum(_ slot: Int, window: Int, at now: Int64) -> UInt64 {
+        let width = bucketWidths[window]
+        let head = floorDivide(latest(slot), width)
+        let current = max(head, floorDivide(now, width))
+        let first = window * countersPerWindow
+        var total: UInt64 = 0
+        // The slot holds the buckets head - B ... head; `current` is never before `head`.
+        var bucket = current - Int64(bucketsPerWindow)
+        while bucket <= head {
+            total &+= UInt64(counter(slot, first + ring(bucket)))
+            bucket += 1
+        }
+        return total
+    }
+
     /// True when every bucket of the slot has left its window at `now`, or holds nothing.
     func isIdle(_ slot: Int, at now: Int64) -> Bool {
         let previous = latest(slot)

@@ -241,6 +241,10 @@ final class ConfigurationTests: XCTestCase {
             senders: []
             limits_overrides: ""
             limits: []
+            control:
+              socket: /run/egress-milter/control.sock
+              mode: "0660"
+              group: root
 
             """
         XCTAssertEqual(Configuration.defaults.summary(), expected)
@@ -274,7 +278,7 @@ final class ConfigurationTests: XCTestCase {
         let fileKeys = try keyPaths(of: String(contentsOfFile: Self.defaultFile, encoding: .utf8))
         let summaryKeys = try keyPaths(of: Configuration.defaults.summary())
         XCTAssertEqual(fileKeys, summaryKeys)
-        XCTAssertEqual(summaryKeys.count, 32)
+        XCTAssertEqual(summaryKeys.count, 36)
     }
 
     func testDefaultFileCommentsEveryKey() throws {
