@@ -139,13 +139,18 @@ enum Daemon {
         }
         configuration.identity.stampKey = loadStampKey(configuration.identity.stampKeyFile, logger: logger, atStart: true)
 
+        // Before the milter socket, so a second daemon stops here, at the live control
+        // socket, before libmilter replaces the first daemon's milter socket.
+        let controlListener = try openControlSocket(configuration.control, account: account, logger: logger)
+
         // The policy needs the state store, which is opened only after the privileges are
         // gone; sessions start after that, in server.run().
         let policySlot = PolicySourceSlot()
+        let recorder = DecisionRecorder(logger: logger)
         let server = MilterServer(
             configuration: milterConfiguration,
             log: { level, message in logger.log(level, message) },
-            makeSession: { EgressSession(policySource: policySlot.source, logger: logger) })
+            makeSession: { EgressSession(policySource: policySlot.source, recorder: recorder, logger: logger) })
         try server.open()
         if runningAsRoot, let account, let socketPath = unixSocketPath(configuration.listen) {
             // libmilter creates the socket as root; the daemon must be able to remove it at exit.
@@ -164,18 +169,27 @@ enum Daemon {
         let policySource = PolicySource(
             ActivePolicy(configuration: configuration, overrides: overrides, limiter: limiter), clock: clock)
         policySlot.fill(with: policySource)
+        let heldMessages = try HeldMessageStore(directory: configuration.stateDirectory)
+        let runtime = DaemonRuntime(
+            startedAt: Date(), listen: configuration.listen, controlSocket: configuration.control.socketPath,
+            configurationSource: source, limitStorePath: limiter.storePath, heldStorePath: heldMessages.path)
+        recorder.attach(heldStore: heldMessages, runtime: runtime)
 
-        startReloadThread(options: options, policySource: policySource, logger: logger)
-        let checkpoints = startCheckpointThread(limiter: limiter, clock: clock, logger: logger)
+        startReloadThread(options: options, policySource: policySource, runtime: runtime, logger: logger)
+        let checkpoints = startCheckpointThread(limiter: limiter, clock: clock, runtime: runtime, logger: logger)
+        let control = startControlServer(
+            controlListener, policySource: policySource, recorder: recorder, runtime: runtime, options: options, logger: logger)
         logger.notice("""
             starting egress-milter \(egressMilterVersion): listen=\(configuration.listen) \
             config=\(logValue(source)) user=\(currentUserName()) state=\(limiter.storePath ?? "memory") \
             limits=\(configuration.limits.count) overrides=\(overrides.entries.count) \
             suspended=\(limiter.suspensions().count) tracked_keys=\(limiter.trackedKeyCount) \
-            stamp_key=\(configuration.identity.stampKey == nil ? "none" : "loaded")
+            stamp_key=\(configuration.identity.stampKey == nil ? "none" : "loaded") \
+            control=\(control?.path ?? "off")
             """)
         try server.run()
 
+        control?.stop()
         checkpoints.stop()
         do {
             try limiter.checkpoint(now: clock.now())
@@ -204,19 +218,21 @@ enum Daemon {
 
     /// Writes the rate limit counters to the state store every few seconds, so a crash loses
     /// at most that much of the counts.
-    static func startCheckpointThread(limiter: RateLimiter, clock: DaemonClock, logger: Logger) -> CheckpointTimer {
+    static func startCheckpointThread(limiter: RateLimiter, clock: DaemonClock, runtime: DaemonRuntime, logger: Logger) -> CheckpointTimer {
         let timer = CheckpointTimer()
         let thread = Thread {
             var failures = 0
             while !timer.waitForStop(seconds: checkpointIntervalSeconds) {
                 do {
                     try limiter.checkpoint(now: clock.now())
+                    runtime.storeWritten(DaemonRuntime.limitStoreName, at: Date())
                     if failures > 0 {
                         logger.notice("rate limit checkpoints work again after \(failures) failures")
                     }
                     failures = 0
                 } catch {
                     failures += 1
+                    runtime.storeFailed(DaemonRuntime.limitStoreName, error: "\(error)", at: Date())
                     // One line for the first failure and then one a minute, not one every interval.
                     if failures == 1 || failures % Int(60 / checkpointIntervalSeconds) == 0 {
                         logger.error("checkpoint of the rate limit counters failed (\(failures) in a row): \(error)")
@@ -231,7 +247,7 @@ enum Daemon {
 
     /// Waits for SIGUSR1 on a thread of its own and reloads the configuration each time. An
     /// invalid file is reported and the running configuration stays in force.
-    static func startReloadThread(options: CommandLineOptions, policySource: PolicySource, logger: Logger) {
+    static func startReloadThread(options: CommandLineOptions, policySource: PolicySource, runtime: DaemonRuntime, logger: Logger) {
         let thread = Thread {
             var signals = sigset_t()
             sigemptyset(&signals)
@@ -239,14 +255,16 @@ enum Daemon {
             while true {
                 var received: Int32 = 0
                 guard sigwait(&signals, &received) == 0 else { continue }
-                reload(options: options, policySource: policySource, logger: logger)
+                reloadRecordingStatus(options: options, policySource: policySource, runtime: runtime, logger: logger)
             }
         }
         thread.name = "reload"
         thread.start()
     }
 
-    static func reload(options: CommandLineOptions, policySource: PolicySource, logger: Logger) {
+    /// Reloads the configuration; call it through reloadRecordingStatus, which runs one
+    /// reload at a time.
+    static func reload(options: CommandLineOptions, policySource: PolicySource, logger: Logger) -> ReloadReport {
         let active = policySource.current
         let running = active.configuration
         var fresh: Configuration
@@ -257,7 +275,7 @@ enum Daemon {
             overrides = try loadOverrides(fresh)
         } catch {
             logger.error("reload failed, keeping the running configuration: \(error)")
-            return
+            return ReloadReport(succeeded: false, configuration: options.configurationPath, error: "\(error)")
         }
 
         // These are bound at start-up: the socket is open and root is gone.
@@ -268,6 +286,7 @@ enum Daemon {
             ("socket", fresh.socketMode != running.socketMode || fresh.socketGroup != running.socketGroup),
             ("timeout", fresh.timeoutSeconds != running.timeoutSeconds),
             ("fail_action", fresh.failAction != running.failAction),
+            ("control", fresh.control != running.control),
         ]
         for (key, changed) in restartOnly where changed {
             logger.warning("reload: a change of '\(key)' takes effect only after a restart")
@@ -279,6 +298,7 @@ enum Daemon {
         fresh.socketGroup = running.socketGroup
         fresh.timeoutSeconds = running.timeoutSeconds
         fresh.failAction = running.failAction
+        fresh.control = running.control
         // Root could read the key at start-up; the daemon's user usually cannot, so a key
         // that cannot be read now stays as it was.
         fresh.identity.stampKey = loadStampKey(fresh.identity.stampKeyFile, logger: logger, atStart: false)
@@ -287,6 +307,8 @@ enum Daemon {
         policySource.replace(with: ActivePolicy(configuration: fresh, overrides: overrides, limiter: active.policy.limiter))
         logger.level = LogLevel(fresh.logLevel)
         logger.notice("configuration reloaded from \(logValue(source)): limits=\(fresh.limits.count) overrides=\(overrides.entries.count)")
+        return ReloadReport(succeeded: true, configuration: source, restartRequired: restartOnly.filter(\.1).map(\.0),
+                            limits: fresh.limits.count, overrides: overrides.entries.count)
     }
 }
 

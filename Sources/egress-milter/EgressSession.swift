@@ -21,6 +21,8 @@ let requestedMacros: [ProtocolStage: [String]] = [
 
 final class EgressSession: MilterSession {
     private let policySource: PolicySource
+    /// Keeps each decision for egressctl; nil records nothing.
+    private let recorder: DecisionRecorder?
     private let logger: Logger
 
     // Connection state, kept across the messages of one SMTP session.
@@ -39,8 +41,9 @@ final class EgressSession: MilterSession {
     private var headerBytes = 0
     private var bodyBytes = 0
 
-    init(policySource: PolicySource, logger: Logger) {
+    init(policySource: PolicySource, recorder: DecisionRecorder? = nil, logger: Logger) {
         self.policySource = policySource
+        self.recorder = recorder
         self.logger = logger
     }
 
@@ -108,6 +111,7 @@ final class EgressSession: MilterSession {
         } catch {
             // The Milter library logs the error and answers with the fail action.
             logger.error("\(id): decision failed for \(facts.envelopeSender.isEmpty ? "<>" : facts.envelopeSender): \(error)")
+            recorder?.recordFailure()
             throw error
         }
 
@@ -117,6 +121,7 @@ final class EgressSession: MilterSession {
         } catch {
             active.policy.release(verdict)
             logger.error("\(id): applying action=\(verdict.action.rawValue) failed: \(error)")
+            recorder?.recordFailure()
             throw error
         }
 
@@ -131,6 +136,7 @@ final class EgressSession: MilterSession {
         for suspension in verdict.newSuspensions {
             logger.notice("\(id): suspended \(suspension.key): \(suspension.reason); identity=\(verdict.identity); its mail is held until released")
         }
+        recorder?.record(facts: facts, verdict: verdict, time: Date())
         resetMessage()
         return reply
     }

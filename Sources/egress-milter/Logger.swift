@@ -10,6 +10,8 @@ import Synchronization
 enum LogDestination: Sendable {
     case syslog
     case standardError
+    /// Every line that passes the level goes to the closure, for tests that read the log.
+    case lines(@Sendable (LogLevel, String) -> Void)
 }
 
 final class Logger: Sendable {
@@ -20,7 +22,7 @@ final class Logger: Sendable {
     init(destination: LogDestination, level: LogLevel) {
         self.destination = destination
         self.minimumLevel = Atomic(level.rawValue)
-        if destination == .syslog {
+        if case .syslog = destination {
             egress_openlog("egress-milter", LOG_PID | LOG_NDELAY, LOG_MAIL)
         }
     }
@@ -45,6 +47,8 @@ final class Logger: Sendable {
             standardErrorLock.withLock { _ in
                 FileHandle.standardError.write(Data(line.utf8))
             }
+        case .lines(let handler):
+            handler(level, text)
         }
     }
 

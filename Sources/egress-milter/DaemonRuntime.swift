@@ -1,0 +1,88 @@
+// The daemon's facts about itself for `egressctl status`: when it started, which
+// configuration is in force since when, how the last reload went, and whether its two state
+// stores write. The reload, checkpoint and session code report here; the control handler reads.
+//
+// Thread-safe: one mutex around plain values. It never logs; the code that reports a failure
+// logs it.
+
+import EgressCore
+import Foundation
+import Synchronization
+
+final class DaemonRuntime: Sendable {
+    /// Names of the stores in status output.
+    static let limitStoreName = "limits"
+    static let heldStoreName = "held"
+
+    private struct State {
+        var configurationSource: String
+        var configurationLoadedAt: Date
+        var reloads = 0
+        var reloadError: String?
+        var stores: [StoreHealth]
+    }
+
+    let startedAt: Date
+    let listen: String
+    let controlSocket: String
+    private let state: Mutex<State>
+
+    init(startedAt: Date, listen: String, controlSocket: String, configurationSource: String,
+         limitStorePath: String?, heldStorePath: String?) {
+        self.startedAt = startedAt
+        self.listen = listen
+        self.controlSocket = controlSocket
+        state = Mutex(State(
+            configurationSource: configurationSource, configurationLoadedAt: startedAt,
+            stores: [
+                StoreHealth(name: Self.limitStoreName, path: limitStorePath),
+                StoreHealth(name: Self.heldStoreName, path: heldStorePath),
+            ]))
+    }
+
+    var configurationSource: String { state.withLock { $0.configurationSource } }
+    var configurationLoadedAt: Date { state.withLock { $0.configurationLoadedAt } }
+    var reloads: Int { state.withLock { $0.reloads } }
+    var reloadError: String? { state.withLock { $0.reloadError } }
+    var stores: [StoreHealth] { state.withLock { $0.stores } }
+
+    func reloadSucceeded(source: String, at time: Date) {
+        state.withLock { state in
+            state.configurationSource = source
+            state.configurationLoadedAt = time
+            state.reloads += 1
+            state.reloadError = nil
+        }
+    }
+
+    func reloadFailed(_ error: String) {
+        state.withLock { $0.reloadError = error }
+    }
+
+    /// Marks a store healthy after a successful write.
+    func storeWritten(_ name: String, at time: Date) {
+        updateStore(name) { store in
+            store.healthy = true
+            store.error = nil
+            store.failedAt = nil
+            store.lastWriteAt = time
+        }
+    }
+
+    /// Marks a store unhealthy until its next successful write.
+    func storeFailed(_ name: String, error: String, at time: Date) {
+        updateStore(name) { store in
+            store.healthy = false
+            store.error = error
+            store.failedAt = time
+        }
+    }
+
+    private func updateStore(_ name: String, _ change: (inout StoreHealth) -> Void) {
+        state.withLock { state in
+            if let index = state.stores.firstIndex(where: { $0.name == name }) {
+                change(&state.stores[index])
+            }
+        }
+    }
+}
