@@ -113,6 +113,9 @@ enum Daemon {
         var milterConfiguration = MilterConfiguration(name: "egress-milter", listen: configuration.listen)
         milterConfiguration.actions = [.addHeaders, .changeHeaders, .quarantine, .setMacroList]
         milterConfiguration.stages = [.connect, .helo, .envelopeFrom, .envelopeRecipient, .header, .body, .endOfMessage]
+        // EgressSession decides only at end of message and returns continue everywhere else,
+        // so the MTA need not wait for those replies.
+        milterConfiguration.noReplyStages = [.connect, .helo, .envelopeFrom, .envelopeRecipient, .header, .body]
         milterConfiguration.macros = requestedMacros
         milterConfiguration.timeoutSeconds = configuration.timeoutSeconds
         milterConfiguration.failureReply = Reply(failAction: configuration.failAction)
