@@ -14,6 +14,13 @@ enum EgressControl {
     static let subcommands: [Subcommand] = [
         Subcommand(name: "check-config", summary: "validate a configuration file and print the effective settings",
                    run: checkConfigurationCommand),
+        Subcommand(name: "status", summary: "the daemon's uptime, configuration, decisions, suspensions and store health",
+                   run: statusCommand),
+        Subcommand(name: "top", summary: "the busiest senders now, with their counts against their limits", run: topCommand),
+        Subcommand(name: "show", summary: "one key's limits, recent decisions, held messages and suspension", run: showCommand),
+        Subcommand(name: "suspend", summary: "hold all mail of a key until it is released", run: suspendCommand),
+        Subcommand(name: "release", summary: "lift a suspension; deliver or delete the key's held messages", run: releaseCommand),
+        Subcommand(name: "reload", summary: "make the daemon read its configuration again", run: reloadCommand),
     ]
 
     static let usage = """
