@@ -25,6 +25,9 @@ final class IntegrationEnvironment {
     let daemon: MilterDaemon
     /// False when Postfix runs without a milter, to check the harness itself.
     let usesMilter: Bool
+    /// YAML appended to the daemon's configuration, for top-level sections that the base
+    /// configuration leaves out (`identity:`, `limits:`). Set it before start().
+    var additionalDaemonConfiguration = ""
 
     /// Checks that the tests can run here and prepares (but does not start) an environment.
     /// Throws XCTSkip when not root or when Postfix is not installed. Throws an error when the
@@ -124,7 +127,7 @@ final class IntegrationEnvironment {
                 action: hold
                 reason: test rule for hold
 
-            """
+            """ + additionalDaemonConfiguration
     }
 
     // MARK: Waiting for mail
@@ -163,6 +166,12 @@ class IntegrationTestCase: XCTestCase {
     /// overrides it with false.
     class var usesMilter: Bool { true }
 
+    /// Called after the environment is made and before it starts: a subclass adds daemon or
+    /// Postfix settings and starts what they depend on. Resources it creates outside the
+    /// environment's directory must be undone in a teardown block, which runs even when
+    /// this method throws.
+    func prepareEnvironment(_ environment: IntegrationEnvironment) throws {}
+
     var environment: IntegrationEnvironment {
         guard let runningEnvironment else {
             preconditionFailure("environment used outside a test")
@@ -175,6 +184,7 @@ class IntegrationTestCase: XCTestCase {
         let environment = try IntegrationEnvironment.make(withMilter: Self.usesMilter)
         runningEnvironment = environment
         do {
+            try prepareEnvironment(environment)
             try environment.start()
         } catch {
             environment.stop(keepingFiles: true)

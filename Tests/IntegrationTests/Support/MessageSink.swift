@@ -11,6 +11,9 @@ import Glibc
 struct SinkMessage {
     var fileName: String
     var bytes: [UInt8]
+    /// When smtp-sink last wrote the file, which is when the message's DATA ended: the
+    /// arrival time, with the file system's sub-second resolution.
+    var arrival: Date?
 
     /// Header fields from the top of the file up to the first empty line, unfolded. The
     /// smtp-sink envelope fields (X-Mail-Args, X-Rcpt-Args) come first.
@@ -118,8 +121,9 @@ final class MessageSink {
     func messages() -> [SinkMessage] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.sorted().compactMap { name in
-            guard let data = FileManager.default.contents(atPath: directory + "/" + name) else { return nil }
-            return SinkMessage(fileName: name, bytes: [UInt8](data))
+            let path = directory + "/" + name
+            guard let data = FileManager.default.contents(atPath: path) else { return nil }
+            return SinkMessage(fileName: name, bytes: [UInt8](data), arrival: modificationDate(ofFile: path))
         }
     }
 
@@ -132,4 +136,13 @@ final class MessageSink {
     func messages(to recipient: String) -> [SinkMessage] {
         messages().filter { $0.recipients.contains(recipient) }
     }
+}
+
+/// Returns the modification time of the file at `path` with its nanoseconds, or nil when
+/// stat fails.
+func modificationDate(ofFile path: String) -> Date? {
+    var status = stat()
+    guard stat(path, &status) == 0 else { return nil }
+    let seconds = Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1_000_000_000
+    return Date(timeIntervalSince1970: seconds)
 }

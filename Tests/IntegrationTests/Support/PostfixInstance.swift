@@ -50,9 +50,14 @@ final class PostfixInstance {
     let smtpPort: UInt16
     let sink: MessageSink
     let milter: MilterSetting?
+    /// Lines appended to main.cf, such as SASL settings; later lines override earlier ones.
+    /// Set them before start().
+    var additionalMainSettings: [String] = []
 
     var configDirectory: String { root + "/etc" }
     var queueDirectory: String { root + "/queue" }
+    /// The instance's own command directory; see makeCommandDirectory().
+    var commandDirectory: String { root + "/command" }
     var maillogPath: String { root + "/log/postfix.log" }
 
     private var started = false
@@ -76,6 +81,7 @@ final class PostfixInstance {
         try masterConfiguration().write(toFile: configDirectory + "/master.cf", atomically: true, encoding: .utf8)
 
         try sink.start(executable: tools.smtpSink)
+        try makeCommandDirectory()
 
         try CommandRunner.runChecked(tools.postfix, ["-c", configDirectory, "set-permissions"])
         try CommandRunner.runChecked(tools.postfix, ["-c", configDirectory, "check"])
@@ -121,7 +127,14 @@ final class PostfixInstance {
             "compatibility_level = 3.6",
             "queue_directory = \(queueDirectory)",
             "data_directory = \(root)/data",
+            "command_directory = \(commandDirectory)",
             "mail_owner = postfix",
+            // `postfix set-permissions` checks every file that /etc/postfix/postfix-files.d lists
+            // under these directories. Debian's postfix-doc lists READMEs there that it installs
+            // gzipped, so the check fails; "no" makes post-install skip them.
+            "readme_directory = no",
+            "html_directory = no",
+            "sample_directory = no",
             "setgid_group = postdrop",
             "myhostname = mta.egress.test",
             "mydomain = egress.test",
@@ -150,6 +163,7 @@ final class PostfixInstance {
                 "milter_default_action = \(milter.defaultAction)",
             ]
         }
+        lines += additionalMainSettings
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -186,6 +200,40 @@ final class PostfixInstance {
         postlog   unix-dgram n  -       n       -       1       postlogd
 
         """
+    }
+
+    /// Setgid commands that `postfix set-permissions` resets: it runs chown, which clears the
+    /// setgid bit, then chgrp and chmod. Run on /usr/sbin, that leaves a moment in which
+    /// another test's postdrop runs without its group, cannot write the maildrop directory
+    /// and retries every 10 s forever. So each instance gets copies of its own.
+    private static let setgidCommands = ["postdrop", "postqueue", "postlog"]
+
+    /// Commands of postfix-files that keep no special mode: links to the installed ones.
+    private static let plainCommands = [
+        "postalias", "postcat", "postconf", "postfix", "postkick", "postlock", "postmap", "postmulti", "postsuper",
+    ]
+
+    /// Fills the instance's command_directory. Postfix's sendmail runs postdrop from there and
+    /// postfix-script its other commands, so no command of this instance touches /usr/sbin.
+    private func makeCommandDirectory() throws {
+        try FileManager.default.createDirectory(atPath: commandDirectory, withIntermediateDirectories: true)
+        chmod(commandDirectory, 0o755)
+        let installed = (tools.postfix as NSString).deletingLastPathComponent
+        for name in Self.plainCommands {
+            try FileManager.default.createSymbolicLink(atPath: commandDirectory + "/" + name, withDestinationPath: installed + "/" + name)
+        }
+        guard let group = getgrnam("postdrop") else {
+            throw CommandError(description: "group postdrop not found; Postfix's setgid commands need it")
+        }
+        let gid = group.pointee.gr_gid
+        for name in Self.setgidCommands {
+            let path = commandDirectory + "/" + name
+            try FileManager.default.copyItem(atPath: installed + "/" + name, toPath: path)
+            // chown clears the setgid bit, so the mode comes after it.
+            guard chown(path, 0, gid) == 0, chmod(path, 0o2755) == 0 else {
+                throw CommandError(description: "cannot make \(path) setgid postdrop: \(String(cString: strerror(errno)))")
+            }
+        }
     }
 
     // MARK: Queue and submission
@@ -227,6 +275,23 @@ final class PostfixInstance {
         try CommandRunner.runChecked(tools.postsuper, ["-c", configDirectory, "-d", queueID])
     }
 
+    /// Releases held messages to the deferred queue with one `postsuper -H -` run, which
+    /// reads the queue IDs from its standard input.
+    func releaseFromHold(_ queueIDs: [String]) throws {
+        try runPostsuper(option: "-H", queueIDs: queueIDs)
+    }
+
+    /// Deletes queued messages with one `postsuper -d -` run.
+    func delete(_ queueIDs: [String]) throws {
+        try runPostsuper(option: "-d", queueIDs: queueIDs)
+    }
+
+    private func runPostsuper(option: String, queueIDs: [String]) throws {
+        guard !queueIDs.isEmpty else { return }
+        let input = Array(queueIDs.map { $0 + "\n" }.joined().utf8)
+        try CommandRunner.runChecked(tools.postsuper, ["-c", configDirectory, option, "-"], input: input)
+    }
+
     /// Asks the queue manager to deliver deferred mail now (`postqueue -f`).
     ///
     /// postqueue also wakes pickup through its FIFO. While pickup is busy that FIFO can be full,
@@ -257,6 +322,15 @@ final class PostfixInstance {
     func waitForEmptyQueue(timeoutSeconds: Double) -> Bool {
         waitUntil(timeoutSeconds: timeoutSeconds, pollSeconds: 0.25) {
             maildropCount() == 0 && ((try? queueEntries().isEmpty) ?? false)
+        }
+    }
+
+    /// Waits until nothing is in flight: the maildrop directory is empty and every queued
+    /// message is in the hold queue, where it stays until an admin acts. Returns false on
+    /// timeout.
+    func waitForOnlyHeldMessages(timeoutSeconds: Double) -> Bool {
+        waitUntil(timeoutSeconds: timeoutSeconds, pollSeconds: 0.5) {
+            maildropCount() == 0 && ((try? queueEntries().allSatisfy { $0.queueName == "hold" }) ?? false)
         }
     }
 

@@ -279,6 +279,16 @@ extension SMTPConnection {
     }
 }
 
+extension SMTPConnection {
+    /// Authenticates with AUTH PLAIN (RFC 4616): an empty authorization identity, the login
+    /// and the password, base64-encoded in the command. Returns the server's reply; 235 means
+    /// success.
+    func authenticatePlain(login: String, password: String) throws -> SMTPReply {
+        let credentials = Data([0] + Array(login.utf8) + [0] + Array(password.utf8)).base64EncodedString()
+        return try command("AUTH PLAIN \(credentials)")
+    }
+}
+
 /// Returns a sockaddr_in for 127.0.0.1 and `port`.
 func loopbackAddress(port: UInt16) -> sockaddr_in {
     var address = sockaddr_in()
