@@ -17,12 +17,10 @@ final class ControlSocketTests: IntegrationTestCase {
         guard let executable = EgressControlRunner.locateExecutable() else {
             throw CommandError(description: "egressctl binary not found beside egress-milter; build it (swift build --product egressctl) or set EGRESSCTL_BIN")
         }
-        let socketPath = environment.root + "/control/control.sock"
         control = EgressControlRunner(
-            executable: executable, socketPath: socketPath, postfixConfigDirectory: environment.postfix.configDirectory)
+            executable: executable, socketPath: environment.controlSocketPath,
+            postfixConfigDirectory: environment.postfix.configDirectory)
         environment.additionalDaemonConfiguration = """
-            control:
-              socket: \(socketPath)
             limits:
               - name: senders
                 level: sender

@@ -98,6 +98,11 @@ final class IntegrationEnvironment {
         }
     }
 
+    /// The daemon's control socket, inside the temporary directory.
+    var controlSocketPath: String {
+        root + "/control/control.sock"
+    }
+
     /// Returns the daemon's configuration: socket and state inside the temporary directory, the local
     /// daemon name that master.cf gives pickup's cleanup service, and one rule per action.
     private func daemonConfiguration() -> String {
@@ -110,6 +115,10 @@ final class IntegrationEnvironment {
             user: \(user)
             state_directory: \(root)/state
             log_level: notice
+            # Each test's daemon has its own control socket, so daemons of tests that run at
+            # the same time, or a daemon on the host, never meet at the default path.
+            control:
+              socket: \(controlSocketPath)
             socket:
               group: postfix
             headers:
