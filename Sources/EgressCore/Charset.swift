@@ -51,18 +51,51 @@ final class CharsetConverter {
                 return String(decoding: bytes, as: UTF8.self)
             }
             // 8-bit text labelled ASCII (or unlabelled) is usually UTF-8 today, and
-            // windows-1252 in older mail; neither reading loses a byte.
+            // Japanese or windows-1252 in older mail; none of these readings loses a byte.
             if let text = String(validating: bytes, as: UTF8.self) {
                 return text
             }
-            return Self.windows1252(bytes)
+            return sniffedJapanese(bytes) ?? Self.windows1252(bytes)
         case "utf-8":
             return repairingUTF8(bytes)
-        case "windows-1252":
-            return Self.windows1252(bytes)
         default:
-            return convertWithIconv(bytes, name: name)
+            // Text in UTF-8 under a legacy label is common, and valid UTF-8 with 8-bit bytes
+            // almost never happens by chance in a legacy charset.
+            if !Self.sevenBitOrWide.contains(name), bytes.contains(where: { $0 >= 0x80 }),
+               let text = String(validating: bytes, as: UTF8.self) {
+                return text
+            }
+            return name == "windows-1252" ? Self.windows1252(bytes) : convertWithIconv(bytes, name: name)
         }
+    }
+
+    /// Charsets whose bytes are not a superset of ASCII text, where the UTF-8 check means
+    /// nothing.
+    private static let sevenBitOrWide: Set<String> = ["ISO-2022-JP-3", "UTF-7", "UTF-16", "UTF-16LE", "UTF-16BE", "UTF-32",
+                                                      "UCS-4", "ISO-2022-KR", "ISO-2022-CN", "HZ-GB-2312"]
+
+    /// Reads unlabelled 8-bit text as Shift_JIS or EUC-JP when it converts without error and
+    /// has kana (Japanese syllables) in it; nil otherwise. Japanese mail of the 2000s often
+    /// came without a charset.
+    private func sniffedJapanese(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        for candidate in ["CP932", "EUC-JP-MS"] {
+            let before = replacements
+            let text = convertWithIconv(bytes, name: candidate)
+            let failed = replacements != before
+            replacements = before
+            guard !failed else { continue }
+            let kana = text.unicodeScalars.count { (0x3041...0x30FF).contains($0.value) || (0xFF66...0xFF9D).contains($0.value) }
+            let nonASCII = text.unicodeScalars.count { $0.value >= 0x80 }
+            if kana >= 3 && kana * 10 >= nonASCII {
+                return text
+            }
+        }
+        return nil
+    }
+
+    /// Takes back replacements counted by a trial conversion whose result was not used.
+    func forgetReplacements(_ count: Int) {
+        replacements = max(0, replacements - count)
     }
 
     func convert(_ bytes: [UInt8], charset label: String?) -> String {
@@ -268,18 +301,38 @@ final class CharsetConverter {
         0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
     ]
 
+    /// The UTF-8 encoding of each byte 0x80-0xFF under windows-1252: two or three bytes,
+    /// with a zero third byte for the two-byte ones.
+    private static let windows1252UTF8: [(UInt8, UInt8, UInt8)] = (0x80...0xFF).map { byte in
+        let scalar = byte < 0xA0 ? windows1252High[byte - 0x80] : UInt32(byte)
+        var encoded: [UInt8] = []
+        appendUTF8(scalar, to: &encoded)
+        return (encoded[0], encoded[1], encoded.count > 2 ? encoded[2] : 0)
+    }
+
     static func windows1252(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
-        var output: [UInt8] = []
-        output.reserveCapacity(bytes.count + bytes.count / 4)
-        for byte in bytes {
-            if byte < 0x80 {
-                output.append(byte)
-                continue
+        // Each byte becomes at most three.
+        String(unsafeUninitializedCapacity: bytes.count * 3) { output in
+            var written = 0
+            windows1252UTF8.withUnsafeBufferPointer { table in
+                for byte in bytes {
+                    if byte < 0x80 {
+                        output[written] = byte
+                        written += 1
+                        continue
+                    }
+                    let encoded = table[Int(byte) - 0x80]
+                    output[written] = encoded.0
+                    output[written + 1] = encoded.1
+                    written += 2
+                    if encoded.2 != 0 {
+                        output[written] = encoded.2
+                        written += 1
+                    }
+                }
             }
-            let scalar = byte < 0xA0 ? windows1252High[Int(byte) - 0x80] : UInt32(byte)
-            appendUTF8(scalar, to: &output)
+            return written
         }
-        return String(decoding: output, as: UTF8.self)
     }
 }
 

@@ -129,6 +129,9 @@ public struct Configuration: Sendable, Equatable {
     /// The control socket that egressctl uses (the `control:` section).
     public var control = ControlSettings()
 
+    /// Content scoring: scan limits, thresholds, rules (the `scoring:` section).
+    public var scoring = ScoringSettings()
+
     /// The built-in defaults.
     public init() {}
 

@@ -15,7 +15,9 @@ extension Configuration {
     /// file is missing or unreadable (then with line 0).
     public static func load(contentsOf path: String) throws -> Configuration {
         let bytes = try readFile(path, kind: "config file", maximumBytes: maximumFileBytes)
-        return try parse(bytes: bytes, file: path)
+        var configuration = try parse(bytes: bytes, file: path)
+        try configuration.loadHostedDomainsFile()
+        return configuration
     }
 
     /// Decodes YAML text; `file` names the source in errors. Empty text means all defaults.

@@ -56,6 +56,7 @@ extension Configuration {
         lines.append("  socket: \(YAMLText.scalar(control.socketPath))")
         lines.append("  mode: \"\(ConfigurationValues.formatSocketMode(control.socketMode))\"")
         lines.append("  group: \(YAMLText.scalar(control.socketGroup))")
+        lines.append(contentsOf: scoringSummary())
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -81,6 +81,23 @@ enum ContentSniffer {
         return controls * 32 <= sample.count
     }
 
+    static func contains(_ haystack: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
+        guard let first = needle.first, haystack.count >= needle.count else { return false }
+        var index = 0
+        let last = haystack.count - needle.count
+        while index <= last {
+            if haystack[index] == first {
+                var offset = 1
+                while offset < needle.count && haystack[index + offset] == needle[offset] {
+                    offset += 1
+                }
+                if offset == needle.count { return true }
+            }
+            index += 1
+        }
+        return false
+    }
+
     static func contains(_ haystack: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {
         guard let first = needle.first, haystack.count >= needle.count else { return false }
         var index = haystack.startIndex

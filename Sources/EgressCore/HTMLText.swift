@@ -14,6 +14,13 @@ struct HTMLExtraction {
     var imageCount = 0
     var hasForm = false
     var hasPasswordField = false
+    /// Bytes of text inside elements styled to be invisible (white or tiny font,
+    /// display:none), which spam fills with random words against filters. That text is
+    /// not part of `text`.
+    var hiddenTextBytes = 0
+    /// Markup that splits a word in two without showing anything ("VIA<b></b>GRA"), which
+    /// spam uses to hide words from filters.
+    var wordSplits = 0
 }
 
 enum HTMLText {
@@ -22,13 +29,50 @@ enum HTMLText {
     /// Maximum attribute value kept, in bytes; longer values are cut.
     static let maximumAttributeBytes = 4096
 
-    /// Elements whose content is not shown in a mail reader.
-    private static let hiddenElements: Set<String> = ["script", "style", "title", "template", "xml"]
-    /// Elements that start a new line of text.
-    private static let blockElements: Set<String> = [
-        "br", "p", "div", "tr", "li", "ul", "ol", "table", "h1", "h2", "h3", "h4", "h5", "h6",
-        "blockquote", "hr", "pre", "section", "article", "header", "footer", "center", "dd", "dt", "address",
-    ]
+    /// What the reducer does with an element.
+    struct TagInfo: OptionSet {
+        let rawValue: UInt8
+        /// Its content is never shown in a mail reader.
+        static let hidden = TagInfo(rawValue: 1)
+        /// It starts a new line of text.
+        static let block = TagInfo(rawValue: 2)
+        /// Its style can hide the text inside it.
+        static let container = TagInfo(rawValue: 4)
+        /// It carries a link, a form, an image or a cell border.
+        static let special = TagInfo(rawValue: 8)
+    }
+
+    /// The elements the reducer knows, looked up once per tag.
+    static let tags: [String: TagInfo] = {
+        var table: [String: TagInfo] = [:]
+        for name in ["script", "style", "title", "template", "xml"] {
+            table[name, default: []].insert(.hidden)
+        }
+        for name in ["br", "p", "div", "tr", "li", "ul", "ol", "table", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "hr",
+                     "pre", "section", "article", "header", "footer", "center", "dd", "dt", "address"] {
+            table[name, default: []].insert(.block)
+        }
+        for name in ["font", "span", "div", "p", "td", "table", "a", "b", "small", "center"] {
+            table[name, default: []].insert(.container)
+        }
+        for name in ["a", "area", "form", "input", "img", "td", "th"] {
+            table[name, default: []].insert(.special)
+        }
+        return table
+    }()
+
+    /// Attributes the reducer reads.
+    static let wantedAttributes: Set<String> = ["href", "src", "action", "type", "color", "size", "style"]
+
+    /// Returns ASCII bytes lowercased as a string.
+    static func lowercasedName(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        String(unsafeUninitializedCapacity: bytes.count) { buffer in
+            for (index, byte) in bytes.enumerated() {
+                buffer[index] = asciiLowercase(byte)
+            }
+            return bytes.count
+        }
+    }
 
     static func extract(_ html: String, maximumLinks: Int) -> HTMLExtraction {
         var copy = html
@@ -52,6 +96,9 @@ enum HTMLText {
         /// The open anchor's target and text so far.
         var anchorTarget: String?
         var anchorText: [UInt8] = []
+        /// The element that hides its content, and how deep elements of its name nest inside
+        /// it; nil while text is visible.
+        var hidingElement: (name: String, depth: Int)?
 
         init(bytes: UnsafeBufferPointer<UInt8>, maximumLinks: Int) {
             self.bytes = bytes
@@ -66,6 +113,10 @@ enum HTMLText {
                 let byte = bytes[index]
                 if byte == 0x3C {
                     index = tag(at: index)
+                    // A letter on both sides of markup that showed nothing: a split word.
+                    if let last = text.last, isASCIILetter(last), !lastWasSpace, index < count, isASCIILetter(bytes[index]) {
+                        extraction.wordSplits += 1
+                    }
                 } else if byte == 0x26 {
                     var decoded: [UInt8] = []
                     index = HTMLText.entity(bytes, at: index, into: &decoded)
@@ -81,21 +132,30 @@ enum HTMLText {
         }
 
         mutating func appendText(_ byte: UInt8) {
-            if byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == 0x0C {
+            let isSpace = byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == 0x0C
+            // A link keeps its text even where the text is hidden.
+            if anchorTarget != nil && anchorText.count < HTMLText.maximumAnchorTextBytes {
+                if !isSpace {
+                    anchorText.append(byte)
+                } else if let last = anchorText.last, last != 0x20 {
+                    anchorText.append(0x20)
+                }
+            }
+            if hidingElement != nil {
+                if !isSpace {
+                    extraction.hiddenTextBytes += 1
+                }
+                return
+            }
+            if isSpace {
                 if !lastWasSpace {
                     text.append(0x20)
-                    if anchorTarget != nil && anchorText.count < HTMLText.maximumAnchorTextBytes {
-                        anchorText.append(0x20)
-                    }
                     lastWasSpace = true
                 }
                 return
             }
             lastWasSpace = false
             text.append(byte)
-            if anchorTarget != nil && anchorText.count < HTMLText.maximumAnchorTextBytes {
-                anchorText.append(byte)
-            }
         }
 
         mutating func lineBreak() {
@@ -133,6 +193,11 @@ enum HTMLText {
             if bytes[index] == 0x2F {
                 isClosing = true
                 index += 1
+                // "</" without a name is dropped up to ">", as browsers drop it.
+                if index < count, !isASCIILetter(bytes[index]) {
+                    guard let end = find([0x3E], from: index) else { return count }
+                    return end + 1
+                }
             }
             let nameStart = index
             while index < count, isNameByte(bytes[index]) {
@@ -143,25 +208,32 @@ enum HTMLText {
                 appendText(0x3C)
                 return start + 1
             }
-            let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[nameStart..<index]).map(asciiLowercase), as: UTF8.self)
+            let name = HTMLText.lowercasedName(UnsafeBufferPointer(rebasing: bytes[nameStart..<index]))
+            let info = HTMLText.tags[name] ?? []
             var attributes: [String: String] = [:]
             index = readAttributes(from: index, into: &attributes)
 
             if isClosing {
-                closeTag(name)
+                closeTag(name, info)
             } else {
-                openTag(name, attributes)
-                if HTMLText.hiddenElements.contains(name) {
+                openTag(name, info, attributes)
+                if info.contains(.hidden) {
                     return skipContent(of: name, from: index)
                 }
             }
             return index
         }
 
-        mutating func openTag(_ name: String, _ attributes: [String: String]) {
-            if HTMLText.blockElements.contains(name) {
+        mutating func openTag(_ name: String, _ info: TagInfo, _ attributes: [String: String]) {
+            if info.contains(.block) {
                 lineBreak()
             }
+            if let hiding = hidingElement, hiding.name == name {
+                hidingElement = (name, hiding.depth + 1)
+            } else if hidingElement == nil, info.contains(.container), !attributes.isEmpty, HTMLText.hidesContent(attributes) {
+                hidingElement = (name, 1)
+            }
+            guard info.contains(.special) else { return }
             switch name {
             case "a":
                 closeAnchor()
@@ -184,6 +256,9 @@ enum HTMLText {
                 }
             case "img":
                 extraction.imageCount += 1
+                if let source = attributes["src"], !source.isEmpty {
+                    addLink(Link(target: source, source: .image))
+                }
             case "td", "th":
                 appendText(0x20)
             default:
@@ -191,10 +266,13 @@ enum HTMLText {
             }
         }
 
-        mutating func closeTag(_ name: String) {
+        mutating func closeTag(_ name: String, _ info: TagInfo) {
+            if let hiding = hidingElement, hiding.name == name {
+                hidingElement = hiding.depth > 1 ? (name, hiding.depth - 1) : nil
+            }
             if name == "a" {
                 closeAnchor()
-            } else if HTMLText.blockElements.contains(name) {
+            } else if info.contains(.block) {
                 lineBreak()
             }
         }
@@ -243,12 +321,16 @@ enum HTMLText {
                 while index < count, bytes[index] != 0x3D, bytes[index] != 0x3E, !isSpace(bytes[index]), bytes[index] != 0x2F {
                     index += 1
                 }
-                let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[nameStart..<index]).map(asciiLowercase), as: UTF8.self)
+                let nameBytes = UnsafeBufferPointer(rebasing: bytes[nameStart..<index])
+                // Only the attributes the rules read are kept; building the others would cost
+                // a string per attribute of every tag.
+                let name = (3...6).contains(nameBytes.count) ? HTMLText.lowercasedName(nameBytes) : ""
+                let isWanted = HTMLText.wantedAttributes.contains(name)
                 while index < count, isSpace(bytes[index]) {
                     index += 1
                 }
                 guard index < count, bytes[index] == 0x3D else {
-                    if attributes[name] == nil { attributes[name] = "" }
+                    if isWanted && attributes[name] == nil { attributes[name] = "" }
                     continue
                 }
                 index += 1
@@ -272,7 +354,7 @@ enum HTMLText {
                     }
                     index = valueEnd
                 }
-                if attributes[name] == nil {
+                if isWanted && attributes[name] == nil {
                     let end = min(valueEnd, valueStart + HTMLText.maximumAttributeBytes)
                     attributes[name] = HTMLText.decodeAttribute(UnsafeBufferPointer(rebasing: bytes[valueStart..<end]))
                 }
@@ -314,6 +396,36 @@ enum HTMLText {
                 index += 1
             }
             return nil
+        }
+    }
+
+    /// Style declarations that hide text, each after ";" (or at the start, where a ";" is put).
+    private static let hidingStyles: [[UInt8]] = {
+        let declarations = ["display:none", "visibility:hidden", "font-size:0", "font-size:1px", "max-height:0", "opacity:0;",
+                            "color:white", "color:#fff;", "color:#ffffff", "color:#fefefe", "color:#fdfdfd"]
+        return declarations.map { Array(";\($0)".utf8) }
+    }()
+
+    /// Whether the attributes make an element's text invisible: white or near-white text
+    /// (readers show mail on white), a font size of 0 or 1, display:none, visibility:hidden.
+    static func hidesContent(_ attributes: [String: String]) -> Bool {
+        let whites: Set<String> = ["white", "#fff", "#ffffff", "#fefefe", "#fdfdfd", "#fcfcfc"]
+        if let color = attributes["color"]?.lowercased(), whites.contains(color) {
+            return true
+        }
+        if let size = attributes["size"], size == "1" || size == "0" || size == "-2" || size == "-3" {
+            return true
+        }
+        guard let style = attributes["style"], !style.isEmpty else { return false }
+        // ";" around it, white space out and lowercase, so each test is one byte search.
+        var compact: [UInt8] = [0x3B]
+        compact.reserveCapacity(style.utf8.count + 1)
+        for byte in style.utf8 where byte != 0x20 && byte != 0x09 && byte != 0x0A && byte != 0x0D {
+            compact.append(asciiLowercase(byte))
+        }
+        compact.append(0x3B)
+        return compact.withUnsafeBufferPointer { bytes in
+            hidingStyles.contains { ContentSniffer.contains(bytes, $0) }
         }
     }
 
@@ -405,6 +517,11 @@ enum HTMLText {
 @inline(__always)
 private func isNameByte(_ byte: UInt8) -> Bool {
     HTMLText.isNameByteValue(byte)
+}
+
+@inline(__always)
+private func isASCIILetter(_ byte: UInt8) -> Bool {
+    (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
 }
 
 @inline(__always)

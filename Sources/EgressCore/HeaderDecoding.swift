@@ -38,7 +38,11 @@ enum HeaderText {
     /// White space between two encoded words is dropped, as RFC 2047 says; adjacent words
     /// in the same charset are joined before conversion, so a character split across two
     /// words survives.
-    static func decode(_ value: [UInt8], converter: CharsetConverter) -> String {
+    static func decode(_ value: [UInt8], converter: CharsetConverter, fallbackCharset: String? = nil) -> String {
+        // Most fields are plain ASCII without encoded words or ISO-2022-JP escapes.
+        if !value.contains(where: { $0 >= 0x80 || $0 == 0x3F || $0 == 0x1B }) {
+            return String(decoding: value, as: UTF8.self)
+        }
         var output = ""
         // Decoded bytes of consecutive encoded words in one charset, not yet converted.
         var encodedRun: [UInt8] = []
@@ -57,7 +61,7 @@ enum HeaderText {
         }
         func flushLiteral() {
             if !literal.isEmpty {
-                output += convertLiteral(literal, converter: converter)
+                output += convertLiteral(literal, converter: converter, fallbackCharset: fallbackCharset)
                 literal.removeAll(keepingCapacity: true)
             }
         }
@@ -97,10 +101,19 @@ enum HeaderText {
     }
 
     /// Converts header bytes outside encoded words: raw ISO-2022-JP (recognised by its
-    /// escape sequences), else UTF-8, else windows-1252.
-    private static func convertLiteral(_ bytes: [UInt8], converter: CharsetConverter) -> String {
+    /// escape sequences), else UTF-8, else the fallback charset (the body's) when the bytes
+    /// are valid in it, else windows-1252.
+    private static func convertLiteral(_ bytes: [UInt8], converter: CharsetConverter, fallbackCharset: String?) -> String {
         if bytes.contains(0x1B) {
             return converter.convert(bytes, charset: "iso-2022-jp")
+        }
+        if let fallbackCharset, bytes.contains(where: { $0 >= 0x80 }), String(validating: bytes, as: UTF8.self) == nil {
+            let before = converter.replacements
+            let text = converter.convert(bytes, charset: fallbackCharset)
+            if converter.replacements == before {
+                return text
+            }
+            converter.forgetReplacements(converter.replacements - before)
         }
         return converter.convert(bytes, charset: nil)
     }
@@ -355,7 +368,7 @@ struct HeaderParameters {
 
     /// Removes "(comments)" outside quotes; nesting is counted.
     static func stripComments(_ text: Substring) -> String {
-        guard text.contains("(") else { return String(text) }
+        guard text.utf8.contains(0x28) else { return String(text) }
         var result = ""
         var depth = 0
         var inQuotes = false
@@ -392,7 +405,7 @@ enum AddressListParser {
         let text = converter.convert(unfolded, charset: nil)
         var result: [MailboxAddress] = []
         for piece in split(text) where result.count < maximumMailboxes {
-            if let mailbox = mailbox(from: piece, converter: converter) {
+            if let mailbox = mailbox(from: Substring(piece), converter: converter) {
                 result.append(mailbox)
             }
         }
@@ -400,51 +413,53 @@ enum AddressListParser {
     }
 
     /// Splits at commas outside quotes, angle brackets and comments, and removes group
-    /// labels ("undisclosed-recipients:;").
-    private static func split(_ text: String) -> [Substring] {
-        var pieces: [Substring] = []
-        var start = text.startIndex
+    /// labels ("undisclosed-recipients:;"). Works on the UTF-8 bytes, because every
+    /// delimiter is ASCII.
+    private static func split(_ text: String) -> [String] {
+        var pieces: [String] = []
+        let bytes = Array(text.utf8)
+        var start = 0
         var inQuotes = false
         var escaped = false
         var angleDepth = 0
         var commentDepth = 0
-        var index = text.startIndex
-        while index < text.endIndex {
-            let character = text[index]
-            defer { index = text.index(after: index) }
+        var sawAt = false
+        for (index, byte) in bytes.enumerated() {
             if escaped {
                 escaped = false
                 continue
             }
-            if character == "\\" && (inQuotes || commentDepth > 0) {
+            if byte == 0x5C && (inQuotes || commentDepth > 0) {
                 escaped = true
                 continue
             }
             if inQuotes {
-                if character == "\"" { inQuotes = false }
+                if byte == 0x22 { inQuotes = false }
                 continue
             }
-            switch character {
-            case "\"" where commentDepth == 0: inQuotes = true
-            case "(": commentDepth += 1
-            case ")": commentDepth = max(0, commentDepth - 1)
-            case "<" where commentDepth == 0: angleDepth += 1
-            case ">" where commentDepth == 0: angleDepth = max(0, angleDepth - 1)
-            case ",", ";":
+            switch byte {
+            case 0x22 where commentDepth == 0: inQuotes = true
+            case 0x28: commentDepth += 1
+            case 0x29: commentDepth = max(0, commentDepth - 1)
+            case 0x3C where commentDepth == 0: angleDepth += 1
+            case 0x3E where commentDepth == 0: angleDepth = max(0, angleDepth - 1)
+            case 0x40: sawAt = true
+            case 0x2C, 0x3B:
                 if angleDepth == 0 && commentDepth == 0 {
-                    pieces.append(text[start..<index])
-                    start = text.index(after: index)
+                    pieces.append(String(decoding: bytes[start..<index], as: UTF8.self))
+                    start = index + 1
+                    sawAt = false
                 }
-            case ":":
+            case 0x3A:
                 // A group label ends here when no address has started in this piece.
-                if angleDepth == 0 && commentDepth == 0 && !text[start..<index].contains("@") {
-                    start = text.index(after: index)
+                if angleDepth == 0 && commentDepth == 0 && !sawAt {
+                    start = index + 1
                 }
             default:
                 break
             }
         }
-        pieces.append(text[start...])
+        pieces.append(String(decoding: bytes[start...], as: UTF8.self))
         return pieces
     }
 

@@ -49,11 +49,14 @@ public struct MessageFacts: Sendable {
     public var headers: [Header]
     /// Size of the body in bytes.
     public var bodyBytes: Int
+    /// The decoded content (`MessageScanner.finish()`); nil when the body was not scanned,
+    /// and then only the identity symbols are scored.
+    public var scan: ScanResult?
 
     public init(queueID: String? = nil, path: SubmissionPath, clientAddress: String? = nil,
                 clientHostname: String? = nil, helo: String? = nil, saslLogin: String? = nil,
                 envelopeSender: String, recipients: [String] = [], headers: [Header] = [],
-                bodyBytes: Int = 0) {
+                bodyBytes: Int = 0, scan: ScanResult? = nil) {
         self.queueID = queueID
         self.path = path
         self.clientAddress = clientAddress
@@ -64,6 +67,7 @@ public struct MessageFacts: Sendable {
         self.recipients = recipients
         self.headers = headers
         self.bodyBytes = bodyBytes
+        self.scan = scan
     }
 }
 

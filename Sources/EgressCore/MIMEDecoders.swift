@@ -9,12 +9,21 @@
 protocol ByteSink: AnyObject {
     func write(_ bytes: UnsafeBufferPointer<UInt8>)
     func finish()
+    /// Whether the sink still looks at the bytes; when false, a decoder may report how many
+    /// decoded bytes there would have been (`skip`) instead of decoding them.
+    var wantsBytes: Bool { get }
+    /// Counts `count` decoded bytes that were not decoded, because the sink wanted none.
+    func skip(_ count: Int)
 }
 
 extension ByteSink {
     func write(_ bytes: [UInt8]) {
         bytes.withUnsafeBufferPointer { write($0) }
     }
+
+    var wantsBytes: Bool { true }
+
+    func skip(_ count: Int) {}
 }
 
 /// The line break that ended a line.
@@ -138,7 +147,17 @@ final class Base64DecodingSink: ByteSink {
     }
 
     func write(_ bytes: UnsafeBufferPointer<UInt8>) {
+        if output.isEmpty && !downstream.wantsBytes {
+            count(bytes)
+            return
+        }
         var invalid = 0
+        // Locals in the loop: stored properties of a class would be checked for exclusive
+        // access on every byte.
+        var accumulator = self.accumulator
+        var bits = self.bits
+        var output = self.output
+        self.output = []
         Base64.values.withUnsafeBufferPointer { values in
             for byte in bytes {
                 let value = values[Int(byte)]
@@ -160,6 +179,9 @@ final class Base64DecodingSink: ByteSink {
                 }
             }
         }
+        self.accumulator = accumulator
+        self.bits = bits
+        self.output = output
         context.anomalies.invalidBase64Characters &+= invalid
         if output.count >= Self.batchBytes {
             flush()
@@ -169,6 +191,33 @@ final class Base64DecodingSink: ByteSink {
     func finish() {
         flush()
         downstream.finish()
+    }
+
+    /// Counts the bytes the input would decode to, for a sink that wants no more of them
+    /// (the rest of a large attachment), at a fraction of the cost of decoding.
+    private func count(_ bytes: UnsafeBufferPointer<UInt8>) {
+        var bits = self.bits
+        var produced = 0
+        var invalid = 0
+        Base64.values.withUnsafeBufferPointer { values in
+            for byte in bytes {
+                if values[Int(byte)] != 0xFF {
+                    bits += 6
+                    if bits >= 8 {
+                        bits -= 8
+                        produced += 1
+                    }
+                } else if byte == 0x3D {
+                    bits = 0
+                } else if byte != 0x0A && byte != 0x0D && byte != 0x20 && byte != 0x09 {
+                    invalid += 1
+                }
+            }
+        }
+        // The accumulator's content no longer matters: nothing more is decoded.
+        self.bits = bits
+        context.anomalies.invalidBase64Characters &+= invalid
+        downstream.skip(produced)
     }
 
     private func flush() {
@@ -196,23 +245,31 @@ final class QuotedPrintableDecodingSink: ByteSink {
     }
 
     func write(_ bytes: UnsafeBufferPointer<UInt8>) {
+        // A local buffer: appending to a stored property of a class checks exclusive access
+        // on every byte.
+        var decoded = output
+        output = []
         splitter.write(bytes) { line, ending in
-            decodeLine(line, ending)
+            Self.decodeLine(line, ending, into: &decoded)
         }
+        output = decoded
         if output.count >= Self.batchBytes {
             flush()
         }
     }
 
     func finish() {
+        var decoded = output
+        output = []
         splitter.finish { line, ending in
-            decodeLine(line, ending)
+            Self.decodeLine(line, ending, into: &decoded)
         }
+        output = decoded
         flush()
         downstream.finish()
     }
 
-    private func decodeLine(_ line: UnsafeBufferPointer<UInt8>, _ ending: LineEnding) {
+    private static func decodeLine(_ line: UnsafeBufferPointer<UInt8>, _ ending: LineEnding, into output: inout [UInt8]) {
         var end = line.count
         if ending != .none {
             while end > 0 && (line[end - 1] == 0x20 || line[end - 1] == 0x09) {

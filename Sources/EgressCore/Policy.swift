@@ -1,10 +1,12 @@
 // The decision for one message: from its facts to a `Verdict` that the daemon applies.
 //
-// The steps: identity, then the per-sender rules (a matching rule that rejects, tempfails or
-// holds decides alone; accept and tag still go through the limits), then the limit step
-// (suspensions, then every rate limit rule, which reserves the message's counts), then the
-// verdict. This file must never log, read the clock or touch the MTA: it gets the facts and
-// the time and returns a value, so every decision can be tested directly.
+// The steps: identity, then content scoring, then the per-sender rules (a matching rule that
+// rejects, tempfails or holds decides alone; accept and tag still go through the limits),
+// then the limit step (suspensions, then every rate limit rule, which reserves the message's
+// counts, spam counting `scoring.limit_weight` times), then the verdict: the most severe of
+// the rule's, the limits' and the score's actions. This file must never log, read the clock
+// or touch the MTA: it gets the facts and the time and returns a value, so every decision
+// can be tested directly.
 
 import Foundation
 
@@ -32,9 +34,9 @@ public struct Verdict: Sendable, Equatable {
     /// for the client or recipients.
     public var reason: String
     public var identity: Identity
-    /// Spam score; 0 until scoring exists.
+    /// Spam score: the sum of the weights of `symbols`.
     public var score: Double
-    /// Names of the scoring rules that fired; empty until scoring exists.
+    /// Names of the scoring symbols that fired, in rule order.
     public var symbols: [String]
     /// The rate limit counts this message took. The daemon passes the verdict to
     /// `Policy.commit` once the MTA accepted the message, or to `Policy.release` when it did
@@ -46,6 +48,11 @@ public struct Verdict: Sendable, Equatable {
     public var limitNotes: [String]
     /// Header fields to delete before delivery (the submission stamp), last occurrence first.
     public var removeHeaders: [HeaderRemoval] = []
+    /// Header fields to change before delivery: the Subject prefix of tagged spam.
+    public var changeHeaders: [HeaderChange] = []
+    /// The score with each symbol's weight, description and matched text, and the
+    /// thresholds it was compared with.
+    public var scoring: ScoreReport?
 
     public init(action: Action, reply: ReplyText? = nil, addHeaders: [HeaderField] = [],
                 quarantineReason: String? = nil, reason: String, identity: Identity,
@@ -77,6 +84,7 @@ public struct Policy: Sendable {
     public let limiter: RateLimiter
     public let overrides: LimitOverrides
     public let identityResolver: IdentityResolver
+    public let scorer: ContentScorer
     private let senderPatterns: [GlobPattern]
     let compiledLimits: CompiledLimits
 
@@ -95,6 +103,7 @@ public struct Policy: Sendable {
         self.limiter = limiter
         self.overrides = overrides
         self.identityResolver = IdentityResolver(settings: configuration.identity, accounts: accounts)
+        self.scorer = ContentScorer(settings: configuration.scoring)
         self.senderPatterns = configuration.senders.map { GlobPattern($0.match) }
         self.compiledLimits = CompiledLimits(configuration: configuration, overrides: overrides, limiter: limiter)
     }
@@ -131,6 +140,7 @@ public struct Policy: Sendable {
     public func evaluate(_ facts: MessageFacts, now: Date, wallClock: Date? = nil) throws -> Verdict {
         let resolution = identityResolver.resolve(facts, now: wallClock ?? now)
         let identity = resolution.identity
+        let report = scorer.score(facts, resolution: resolution, campaigns: limiter.campaigns, now: now)
         var action = Action.accept
         var reason = "default"
         if let index = firstMatchingRule(for: identity) {
@@ -148,24 +158,62 @@ public struct Policy: Sendable {
             }
             if action != .accept && action != .tag {
                 var result = verdict(action, reason: reason, identity: identity)
-                result.symbols = resolution.symbols
+                addScore(report, facts: facts, to: &result)
                 result.removeHeaders = resolution.removeHeaders
                 return result
             }
         }
 
-        let limits = try decideLimits(for: identity, path: facts.path, recipientCount: facts.recipients.count, now: now)
+        let weight = report.isSpam ? configuration.scoring.limitWeight : 1
+        let limits = try decideLimits(for: identity, path: facts.path, recipientCount: facts.recipients.count,
+                                      messageWeight: weight, now: now)
         if let limitAction = limits.action, let limitReason = limits.reason {
             action = limitAction
             reason = limitReason
+        }
+        if report.action.limitSeverity > action.limitSeverity {
+            action = report.action
+            reason = scoreReason(report)
+            if action == .reject && facts.path == .local {
+                action = .hold
+                reason += " (reject held instead on the local path, because the bounce would go to a possibly forged sender)"
+            }
         }
         var result = verdict(action, reason: reason, identity: identity)
         result.reservation = limits.reservation
         result.newSuspensions = limits.newSuspensions
         result.limitNotes = limits.notes
-        result.symbols = resolution.symbols
+        addScore(report, facts: facts, to: &result)
         result.removeHeaders = resolution.removeHeaders
         return result
+    }
+
+    /// "score 13.5 reached hold (12.0): SYMBOL_A,SYMBOL_B".
+    private func scoreReason(_ report: ScoreReport) -> String {
+        let thresholds = report.thresholds
+        let threshold = [Action.reject: thresholds.reject, .hold: thresholds.hold, .tag: thresholds.tag][report.action] ?? nil
+        let limit = threshold.map { " (\(ContentScorer.format($0)))" } ?? ""
+        return "score \(ContentScorer.format(report.score)) reached \(report.action.rawValue)\(limit): "
+            + report.hits.map(\.name).joined(separator: ",")
+    }
+
+    /// Puts the score into the verdict and, for scanned messages that are tagged or held as
+    /// spam, the tag headers and the Subject prefix in place of the bare flag.
+    private func addScore(_ report: ScoreReport, facts: MessageFacts, to result: inout Verdict) {
+        result.score = report.score
+        result.symbols = report.hits.map(\.name)
+        result.scoring = report
+        guard facts.scan != nil, result.action == .tag || (result.action == .hold && report.isSpam) else { return }
+
+        var headers = scorer.tagHeaders(for: report)
+        if let flag = headers.firstIndex(where: { $0.name == configuration.scoring.headers.flag }) {
+            headers[flag].value = "YES"
+        }
+        result.addHeaders.removeAll { $0 == Self.spamFlagHeader }
+        result.addHeaders.insert(contentsOf: headers, at: 0)
+        if let change = scorer.subjectChange(for: facts) {
+            result.changeHeaders.append(change)
+        }
     }
 
     /// Makes the verdict's rate limit counts final; call it when the MTA accepted the message.

@@ -61,6 +61,9 @@ struct LimitRequest: Sendable {
     var identity: Identity
     var path: SubmissionPath
     var recipientCount: Int
+    /// How many messages this message counts as in message windows: 1, or the scoring
+    /// weight for a message that scored as spam.
+    var messageWeight: UInt32 = 1
 }
 
 /// The cause of a trip: a window of the rule, or its recipient cap.
@@ -120,6 +123,8 @@ struct PendingReservation: Sendable {
     var entries: [Entry]
     /// The message's recipients; a reservation is always one message.
     var recipients: UInt32
+    /// What the message counted as in message windows (`LimitRequest.messageWeight`).
+    var messages: UInt32 = 1
     var createdAt: Int64
 }
 
@@ -146,7 +151,8 @@ extension LimiterState {
             }
             guard let table = limit.table else { continue }
             // One mutating call per table, so the table is changed in place, not copied.
-            slots[index] = tables[table].check(check.key, windows: limit.windows, recipients: recipients, now: now,
+            slots[index] = tables[table].check(check.key, windows: limit.windows, recipients: recipients,
+                                               messages: UInt64(max(1, request.messageWeight)), now: now,
                                                checkIndex: index, trips: &outcome.trips)
         }
 
@@ -216,18 +222,19 @@ extension LimiterState {
     private mutating func reserve(_ request: LimitRequest, slots: [(slot: Int, time: Int64)], recipients: UInt64,
                                   now: Int64) -> LimitReservation? {
         let recipientAmount = UInt32(clamping: recipients)
+        let messageAmount = max(1, request.messageWeight)
         var entries: [PendingReservation.Entry] = []
         for (index, check) in request.checks.enumerated() {
             guard let table = check.limit.table else { continue }
             let (slot, time) = slots[index]
-            tables[table].reserve(slot, at: time, recipients: recipientAmount)
+            tables[table].reserve(slot, at: time, recipients: recipientAmount, messages: messageAmount)
             entries.append(PendingReservation.Entry(table: table, key: check.key, time: time))
         }
         guard !entries.isEmpty else { return nil }
 
         let id = nextReservationID
         nextReservationID += 1
-        reservations[id] = PendingReservation(entries: entries, recipients: recipientAmount, createdAt: now)
+        reservations[id] = PendingReservation(entries: entries, recipients: recipientAmount, messages: messageAmount, createdAt: now)
         if reservations.count > LimiterState.maximumPendingReservations {
             forgetOldestReservations()
         }
@@ -238,7 +245,7 @@ extension LimiterState {
     mutating func release(_ reservation: LimitReservation) {
         guard let pending = reservations.removeValue(forKey: reservation.id) else { return }
         for entry in pending.entries {
-            tables[entry.table].release(entry.key, addedAt: entry.time, recipients: pending.recipients)
+            tables[entry.table].release(entry.key, addedAt: entry.time, recipients: pending.recipients, messages: pending.messages)
         }
     }
 
@@ -253,13 +260,14 @@ extension LimiterState {
 
 extension CounterTable {
     /// Moves the key's counters to `now` and appends a trip for every window the message would
-    /// exceed. Returns the key's slot and the time its buckets are aligned to.
-    mutating func check(_ key: String, windows: [CompiledWindow], recipients: UInt64, now: Int64,
+    /// exceed, the message counting as `messages` in message windows. Returns the key's slot
+    /// and the time its buckets are aligned to.
+    mutating func check(_ key: String, windows: [CompiledWindow], recipients: UInt64, messages: UInt64 = 1, now: Int64,
                         checkIndex: Int, trips: inout [LimitTrip]) -> (slot: Int, time: Int64) {
         let slot = slot(creating: key, now: now)
         let time = advance(slot, to: now)
         for (position, window) in windows.enumerated() {
-            let amount: UInt64 = window.unit == .messages ? 1 : recipients
+            let amount: UInt64 = window.unit == .messages ? messages : recipients
             let count = sum(slot, window: position) &+ amount
             if count > window.limit {
                 trips.append(LimitTrip(check: checkIndex, cause: .window(position), count: count))
@@ -268,19 +276,20 @@ extension CounterTable {
         return (slot, time)
     }
 
-    /// Adds one message with `recipients` recipients to the slot at its aligned `time`.
-    mutating func reserve(_ slot: Int, at time: Int64, recipients: UInt32) {
+    /// Adds one message with `recipients` recipients, counted as `messages` messages, to the
+    /// slot at its aligned `time`.
+    mutating func reserve(_ slot: Int, at time: Int64, recipients: UInt32, messages: UInt32 = 1) {
         for position in shapes.indices {
-            add(shapes[position].unit == .messages ? 1 : recipients, to: slot, window: position, at: time)
+            add(shapes[position].unit == .messages ? messages : recipients, to: slot, window: position, at: time)
         }
         markDirty(slot)
     }
 
     /// Takes back one message reserved at `time`, where its buckets are still in the window.
-    mutating func release(_ key: String, addedAt time: Int64, recipients: UInt32) {
+    mutating func release(_ key: String, addedAt time: Int64, recipients: UInt32, messages: UInt32 = 1) {
         guard let slot = slot(for: key) else { return }
         for position in shapes.indices {
-            subtract(shapes[position].unit == .messages ? 1 : recipients, from: slot, window: position, addedAt: time)
+            subtract(shapes[position].unit == .messages ? messages : recipients, from: slot, window: position, addedAt: time)
         }
         markDirty(slot)
     }

@@ -123,13 +123,16 @@ struct CompiledLimits: Sendable {
 
 extension Policy {
     /// Runs the limit step for an identity: suspension check, then every applicable window,
-    /// reserving the message's counts when it may be delivered. Throws `StateStoreError` when
-    /// a new suspension cannot be written.
-    public func decideLimits(for identity: Identity, path: SubmissionPath, recipientCount: Int, now: Date) throws -> LimitDecision {
+    /// reserving the message's counts when it may be delivered. The message counts as
+    /// `messageWeight` messages in message windows (the scoring weight of spam). Throws
+    /// `StateStoreError` when a new suspension cannot be written.
+    public func decideLimits(for identity: Identity, path: SubmissionPath, recipientCount: Int, messageWeight: Int = 1,
+                             now: Date) throws -> LimitDecision {
         if compiledLimits.rules.isEmpty, !limiter.hasSuspensions {
             return LimitDecision()
         }
-        let request = compiledLimits.request(for: identity, path: path, recipientCount: recipientCount)
+        var request = compiledLimits.request(for: identity, path: path, recipientCount: recipientCount)
+        request.messageWeight = UInt32(clamping: max(1, messageWeight))
         let outcome = try limiter.evaluate(request, now: now)
         return Self.decision(from: outcome, request: request)
     }

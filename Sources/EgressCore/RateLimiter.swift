@@ -87,6 +87,9 @@ public final class RateLimiter: Sendable {
     /// The number of suspended keys, readable without the lock, so a policy without limit
     /// rules skips the limiter while no key is suspended.
     private let suspensionCount = Atomic<Int>(0)
+    /// Content fingerprints counted for campaign scoring. Kept here, in memory only, so that
+    /// the counts carry over a reload as the rate counters do.
+    public let campaigns = CampaignTracker()
 
     /// A limiter that keeps its state in memory only (tests, `--check-config`).
     public init() {

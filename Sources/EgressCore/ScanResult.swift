@@ -62,6 +62,8 @@ public enum LinkSource: String, Sendable {
     case form
     /// A URL written in plain text (or in the visible text of HTML).
     case text
+    /// `<img src>` in HTML: the image loads from there when the message is shown.
+    case image
 }
 
 /// A link in the message: its target and, for HTML anchors, the text shown for it.
@@ -204,6 +206,10 @@ public struct ScanResult: Sendable {
     /// Whether an HTML body part has a `<form>` or a password field.
     public var htmlHasForm = false
     public var htmlHasPasswordField = false
+    /// Bytes of text in HTML body parts that is styled to be invisible.
+    public var htmlHiddenTextBytes = 0
+    /// Words split by invisible markup in HTML body parts.
+    public var htmlWordSplits = 0
     /// MIME entities decoded, the message itself included.
     public var partCount = 0
     /// Body bytes received, and the part of them that was decoded.
@@ -242,6 +248,34 @@ extension String {
         let left = utf8, right = other.utf8
         guard left.count == right.count else { return false }
         return zip(left, right).allSatisfy { asciiLowercase($0) == asciiLowercase($1) }
+    }
+}
+
+extension String {
+    /// Returns whether the UTF-8 bytes of `needle` occur in the string; a plain byte
+    /// search, without the Unicode equivalence that `contains` costs.
+    func utf8Contains(_ needle: String) -> Bool {
+        var haystack = self
+        var pattern = needle
+        return haystack.withUTF8 { text in
+            pattern.withUTF8 { word in
+                guard let first = word.first else { return true }
+                guard text.count >= word.count else { return false }
+                var index = 0
+                let last = text.count - word.count
+                while index <= last {
+                    if text[index] == first {
+                        var offset = 1
+                        while offset < word.count && text[index + offset] == word[offset] {
+                            offset += 1
+                        }
+                        if offset == word.count { return true }
+                    }
+                    index += 1
+                }
+                return false
+            }
+        }
     }
 }
 

@@ -40,6 +40,8 @@ final class EgressSession: MilterSession {
     private var headers: [Header] = []
     private var headerBytes = 0
     private var bodyBytes = 0
+    /// Decodes the content for scoring as headers and body chunks arrive; nil when scoring is off.
+    private var scanner: MessageScanner?
 
     init(policySource: PolicySource, recorder: DecisionRecorder? = nil, logger: Logger) {
         self.policySource = policySource
@@ -67,6 +69,8 @@ final class EgressSession: MilterSession {
         saslLogin = macros["{auth_authen}"].flatMap { $0.isEmpty ? nil : $0 }
         queueID = macros["i"]
         if daemonName == nil { daemonName = macros["{daemon_name}"] }
+        let scoring = policySource.current.configuration.scoring
+        scanner = scoring.enabled ? MessageScanner(limits: scoring.scanLimits) : nil
         return .continue
     }
 
@@ -79,11 +83,13 @@ final class EgressSession: MilterSession {
     func header(name: String, value: [UInt8], macros: Macros) throws -> Reply {
         headers.append(Header(name: name, value: value))
         headerBytes += name.utf8.count + value.count + 3
+        scanner?.addHeader(name: name, value: value)
         return .continue
     }
 
     func body(_ chunk: [UInt8], macros: Macros) throws -> Reply {
         bodyBytes += chunk.count
+        scanner?.feed(chunk)
         return .continue
     }
 
@@ -102,7 +108,8 @@ final class EgressSession: MilterSession {
             envelopeSender: envelopeSender,
             recipients: recipients,
             headers: headers,
-            bodyBytes: bodyBytes)
+            bodyBytes: bodyBytes,
+            scan: scanner?.finish())
         let id = queueID ?? "NOQUEUE"
 
         let verdict: Verdict
@@ -166,6 +173,9 @@ final class EgressSession: MilterSession {
             for field in verdict.addHeaders {
                 try message.addHeader(name: field.name, value: field.value)
             }
+            for change in verdict.changeHeaders {
+                try message.changeHeader(name: change.name, occurrence: change.occurrence, value: change.value)
+            }
             if verdict.action == .hold {
                 try message.quarantine(reason: verdict.quarantineReason ?? verdict.reason)
             }
@@ -190,6 +200,7 @@ final class EgressSession: MilterSession {
         headers = []
         headerBytes = 0
         bodyBytes = 0
+        scanner = nil
     }
 
     /// The notice line for one decided message, queue ID first as Postfix writes its own lines.

@@ -245,6 +245,34 @@ final class ConfigurationTests: XCTestCase {
               socket: /run/egress-milter/control.sock
               mode: "0660"
               group: root
+            scoring:
+              enabled: true
+              scan_limit: 1MiB
+              max_nesting: 16
+              thresholds: {tag: 5.0, hold: 12.0, reject: 20.0}
+              local_thresholds: {tag: 5.0, hold: 10.0}
+              hosted_domains: []
+              hosted_domains_file: ""
+              bulk_recipients: 20
+              bulk_recipient_domains: 10
+              campaign:
+                enabled: true
+                window: 1h
+                recipients: 50
+                senders: 3
+                subject_burst: 20
+                subject_window: 10m
+              limit_weight: 5
+              headers:
+                flag: X-Spam-Flag
+                score: X-Spam-Score
+                status: X-Spam-Status
+              subject_prefix: ""
+              pattern_match_limit: 100000
+              pattern_depth_limit: 1000
+              weights: {}
+              disabled: []
+              rules: []
 
             """
         XCTAssertEqual(Configuration.defaults.summary(), expected)
@@ -278,7 +306,7 @@ final class ConfigurationTests: XCTestCase {
         let fileKeys = try keyPaths(of: String(contentsOfFile: Self.defaultFile, encoding: .utf8))
         let summaryKeys = try keyPaths(of: Configuration.defaults.summary())
         XCTAssertEqual(fileKeys, summaryKeys)
-        XCTAssertEqual(summaryKeys.count, 36)
+        XCTAssertEqual(summaryKeys.count, 69)
     }
 
     func testDefaultFileCommentsEveryKey() throws {

@@ -44,6 +44,8 @@ final class HTMLTextTests: XCTestCase {
             Link(target: "http://bit.ly/abc", text: "short", source: .anchor),
             Link(target: "https://map.example/", source: .anchor),
             Link(target: "https://collect.example/submit", source: .form),
+            Link(target: "cid:logo", source: .image),
+            Link(target: "https://img.example/pixel.gif", source: .image),
         ])
         XCTAssertEqual(extraction.imageCount, 2)
         XCTAssertTrue(extraction.hasForm)
