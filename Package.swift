@@ -29,6 +29,7 @@ let package = Package(
         .executableTarget(name: "egress-sendmail", dependencies: ["EgressCore"]),
         // Benchmarks run by bench/ scripts; built in release mode only there.
         .executableTarget(name: "limits-benchmark", dependencies: ["EgressCore"], path: "bench/LimitsBenchmark"),
+        .executableTarget(name: "score-benchmark", dependencies: ["EgressCore"], path: "bench/ScoreBenchmark"),
         // A listener that MilterTests start in a child process, because smfi_main runs once per process.
         .executableTarget(name: "milter-test-listener", dependencies: ["Milter"], path: "Tests/MilterTestListener"),
 

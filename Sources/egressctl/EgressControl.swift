@@ -14,6 +14,8 @@ enum EgressControl {
     static let subcommands: [Subcommand] = [
         Subcommand(name: "check-config", summary: "validate a configuration file and print the effective settings",
                    run: checkConfigurationCommand),
+        Subcommand(name: "score", summary: "score messages offline: each symbol with its weight and matched text",
+                   run: scoreCommand),
         Subcommand(name: "status", summary: "the daemon's uptime, configuration, decisions, suspensions and store health",
                    run: statusCommand),
         Subcommand(name: "top", summary: "the busiest senders now, with their counts against their limits", run: topCommand),
