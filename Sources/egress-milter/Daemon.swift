@@ -162,6 +162,16 @@ enum Daemon {
         if let account {
             try dropPrivileges(to: account)
         }
+        // An existing state directory keeps its owner, so say plainly when the daemon's user
+        // cannot write it, rather than let SQLite fail with "unable to open database file".
+        guard access(configuration.stateDirectory, W_OK | X_OK) == 0 else {
+            let problem = String(cString: strerror(errno))
+            throw StartupError(description: """
+                state directory \(configuration.stateDirectory) is not writable by user \(currentUserName()): \
+                \(problem); run 'chown \(currentUserName()) \(configuration.stateDirectory)' \
+                or set 'state_directory'
+                """)
+        }
 
         // The state store is opened as the daemon's user, so its files belong to that user.
         let reading = DaemonClock.restartReading()
