@@ -243,9 +243,11 @@ enum BuiltInRules {
         RuleDescription(name: IdentitySymbol.stampSenderChanged, weight: 0.5,
                         description: "envelope sender differs from the one the wrapper stamped (canonical maps can do this)"),
         // Campaigns
-        RuleDescription(name: BuiltInSymbol.campaignBulk, weight: 3.0,
+        // Below the tag threshold together (2.0 + 2.5): on a hosting server many sites send the
+        // same CMS templates (password resets, order notices), so a campaign alone is not spam.
+        RuleDescription(name: BuiltInSymbol.campaignBulk, weight: 2.0,
                         description: "the same content went to many recipients within the campaign window"),
-        RuleDescription(name: BuiltInSymbol.campaignMultiSender, weight: 4.0,
+        RuleDescription(name: BuiltInSymbol.campaignMultiSender, weight: 2.5,
                         description: "the same content came from several senders within the campaign window"),
         RuleDescription(name: BuiltInSymbol.subjectBurst, weight: 2.0,
                         description: "one sender sent many messages with the same subject within the subject window"),

@@ -66,8 +66,13 @@ final class ContainmentScenarioTests: IntegrationTestCase {
                 XCTFail(problem)
             }
         }
+        // Homes outside /tmp, as on a hosting server: a script path with a temp folder in it
+        // scores SCRIPT_IN_UPLOAD_DIR, which would tag the good accounts' mail as well.
+        let homes = "/home/egress-integration-" + uniqueToken("homes")
+        try FileManager.default.createDirectory(atPath: homes, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: homes) }
         for name in Self.goodAccountNames + [Self.spamAccountName] {
-            let account = try LocalAccounts.createUser(name, home: environment.root + "/home/" + name)
+            let account = try LocalAccounts.createUser(name, home: homes + "/" + name)
             addTeardownBlock {
                 if let problem = LocalAccounts.removeUser(name) {
                     XCTFail(problem)
