@@ -52,7 +52,7 @@ final class CompiledPhrases: Sendable {
             // The built-in patterns are tested; nil would only mean a PCRE2 without UTF support.
             try? RegularExpression(pattern, options: [.caseless, .unicodeProperties], matchLimit: matchLimit, depthLimit: depthLimit)
         }
-        matcher = PhraseMatcher(categories: PhrasePatterns.Category.allCases.map(PhrasePatterns.phrases(of:)))
+        matcher = PhraseMatcher.builtIn
         advertisementSubject = compile(PhrasePatterns.advertisementSubject)
         replySubject = compile(PhrasePatterns.replySubject)
     }

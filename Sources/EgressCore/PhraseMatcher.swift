@@ -23,6 +23,10 @@ final class PhraseMatcher: Sendable {
     private let unspacedTrie: FrozenTrie
     let categoryCount: Int
 
+    /// The matcher of the built-in categories, built once per process: the phrase lists do
+    /// not depend on the configuration.
+    static let builtIn = PhraseMatcher(categories: PhrasePatterns.Category.allCases.map(PhrasePatterns.phrases(of:)))
+
     /// Most strings one phrase may expand to; more means a phrase that should be split.
     static let maximumExpansions = 4096
 
