@@ -17,7 +17,7 @@ public struct ScoreReport: Sendable, Equatable {
     public var hits: [SymbolHit]
     /// The thresholds of the message's path.
     public var thresholds: ScoreThresholds
-    /// The action the score alone asks for: accept, tag, hold or reject.
+    /// The action the score alone leads to: accept, tag, hold or reject.
     public var action: Action
 
     public init(score: Double, hits: [SymbolHit], thresholds: ScoreThresholds, action: Action) {

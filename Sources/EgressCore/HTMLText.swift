@@ -29,7 +29,7 @@ enum HTMLText {
     /// Maximum attribute value kept, in bytes; longer values are cut.
     static let maximumAttributeBytes = 4096
 
-    /// What the reducer does with an element.
+    /// The treatment the reducer gives an element.
     struct TagInfo: OptionSet {
         let rawValue: UInt8
         /// Its content is never shown in a mail reader.
@@ -42,7 +42,7 @@ enum HTMLText {
         static let special = TagInfo(rawValue: 8)
     }
 
-    /// The elements the reducer knows, looked up once per tag.
+    /// The elements the reducer handles, looked up once per tag.
     static let tags: [String: TagInfo] = {
         var table: [String: TagInfo] = [:]
         for name in ["script", "style", "title", "template", "xml"] {

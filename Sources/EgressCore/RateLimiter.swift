@@ -91,7 +91,7 @@ public final class RateLimiter: Sendable {
     /// the counts carry over a reload as the rate counters do.
     public let campaigns = CampaignTracker()
 
-    /// A limiter that keeps its state in memory only (tests, `--check-config`).
+    /// Creates a limiter that keeps its state in memory only (tests, `--check-config`).
     public init() {
         state = Mutex(LimiterState())
         store = nil
@@ -305,7 +305,7 @@ public final class RateLimiter: Sendable {
         }
     }
 
-    /// Every suspension, oldest first.
+    /// Returns every suspension, oldest first.
     public func suspensions() -> [Suspension] {
         state.withLock { state in
             state.suspensions.values.sorted { ($0.since, $0.key) < ($1.since, $1.key) }

@@ -229,7 +229,7 @@ final class ControlSocketTests: IntegrationTestCase {
         XCTAssertEqual(statusResult.status, 1, "status after a refused reload is a finding")
         XCTAssertTrue(status.reloadError?.contains("bogus_setting") ?? false, "\(String(describing: status.reloadError))")
 
-        // The running configuration still holds the hold rule's sender.
+        // The running configuration still contains the hold rule's sender.
         let held = try send(from: RuleSender.hold)
         XCTAssertTrue(waitForHeld(held.queueID), environment.diagnostics())
 
