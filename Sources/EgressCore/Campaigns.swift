@@ -8,8 +8,9 @@
 //
 // `CampaignTracker` is shared by every connection and thread-safe. It keeps at most
 // `maximumEntries` fingerprints and drops the expired ones when full. It holds its lock for
-// one dictionary update, or for one sweep of the table when the table is full. Its counts
-// live in memory only, so a restart forgets them.
+// one dictionary update, or for one sweep of the table when the table is full. The rate
+// limiter's checkpoint writes the entries changed since the last one to its store, and
+// restores them at start, so a restart within a window keeps the campaign's counts.
 
 import Foundation
 import Synchronization
@@ -125,6 +126,12 @@ public final class CampaignTracker: Sendable {
     struct State {
         var contents: [UInt64: Entry] = [:]
         var subjects: [UInt64: (windowStart: Date, count: Int)] = [:]
+        /// Entries changed since the last `takeChanges`.
+        var changedContents: Set<UInt64> = []
+        var changedSubjects: Set<UInt64> = []
+        /// The windows of the latest `record`, so a checkpoint knows which stored entries expired.
+        var window: TimeInterval = 3600
+        var subjectWindow: TimeInterval = 600
     }
 
     private let state = Mutex(State())
@@ -145,6 +152,8 @@ public final class CampaignTracker: Sendable {
         }
 
         return state.withLock { state in
+            state.window = window
+            state.subjectWindow = subjectWindow
             var counts = CampaignCounts()
             if state.contents.count + state.subjects.count >= Self.maximumEntries {
                 Self.dropExpired(&state, now: now, window: window, subjectWindow: subjectWindow)
@@ -162,6 +171,7 @@ public final class CampaignTracker: Sendable {
                     entry.senders.append(sender)
                 }
                 state.contents[fingerprint] = entry
+                state.changedContents.insert(fingerprint)
                 counts.recipients = entry.recipients
                 counts.senders = entry.senders.count
             }
@@ -172,6 +182,7 @@ public final class CampaignTracker: Sendable {
                 }
                 entry.count += 1
                 state.subjects[key] = entry
+                state.changedSubjects.insert(key)
                 counts.subjectMessages = entry.count
             }
             return counts
@@ -186,5 +197,78 @@ public final class CampaignTracker: Sendable {
     private static func dropExpired(_ state: inout State, now: Date, window: TimeInterval, subjectWindow: TimeInterval) {
         state.contents = state.contents.filter { now.timeIntervalSince($0.value.windowStart) < window }
         state.subjects = state.subjects.filter { now.timeIntervalSince($0.value.windowStart) < subjectWindow }
+        state.changedContents = state.changedContents.filter { state.contents[$0] != nil }
+        state.changedSubjects = state.changedSubjects.filter { state.subjects[$0] != nil }
     }
+
+    // MARK: Persistence
+
+    /// Returns the entries changed since the last call, and the times before which stored
+    /// entries have expired, and forgets that they changed.
+    func takeChanges(now: Date) -> CampaignChanges {
+        state.withLock { state in
+            var changes = CampaignChanges(contentsExpireBefore: now.addingTimeInterval(-state.window),
+                                          subjectsExpireBefore: now.addingTimeInterval(-state.subjectWindow))
+            for fingerprint in state.changedContents {
+                if let entry = state.contents[fingerprint] {
+                    changes.contents.append(StoredCampaign(fingerprint: fingerprint, windowStart: entry.windowStart,
+                                                           recipients: entry.recipients, senders: entry.senders))
+                }
+            }
+            for key in state.changedSubjects {
+                if let entry = state.subjects[key] {
+                    changes.subjects.append(StoredSubjectCount(key: key, windowStart: entry.windowStart, count: entry.count))
+                }
+            }
+            state.changedContents.removeAll(keepingCapacity: true)
+            state.changedSubjects.removeAll(keepingCapacity: true)
+            return changes
+        }
+    }
+
+    /// Marks the entries of a checkpoint that could not be written as changed again.
+    func keepChanges(_ changes: CampaignChanges) {
+        state.withLock { state in
+            state.changedContents.formUnion(changes.contents.map(\.fingerprint))
+            state.changedSubjects.formUnion(changes.subjects.map(\.key))
+        }
+    }
+
+    /// Puts back entries read from the store at start; expired ones are dropped by the next
+    /// `record` that finds them, as any other.
+    func restore(contents: [StoredCampaign], subjects: [StoredSubjectCount]) {
+        state.withLock { state in
+            for stored in contents.prefix(Self.maximumEntries) {
+                state.contents[stored.fingerprint] = Entry(windowStart: stored.windowStart, recipients: stored.recipients,
+                                                           senders: Array(stored.senders.prefix(Self.maximumSendersPerEntry)))
+            }
+            for stored in subjects.prefix(max(0, Self.maximumEntries - state.contents.count)) {
+                state.subjects[stored.key] = (windowStart: stored.windowStart, count: stored.count)
+            }
+        }
+    }
+}
+
+/// One content fingerprint's counts, as stored.
+struct StoredCampaign: Sendable, Equatable {
+    var fingerprint: UInt64
+    var windowStart: Date
+    var recipients: Int
+    var senders: [String]
+}
+
+/// One sender's subject count, as stored.
+struct StoredSubjectCount: Sendable, Equatable {
+    var key: UInt64
+    var windowStart: Date
+    var count: Int
+}
+
+/// What a checkpoint writes of the campaign counts: changed entries, and the times before
+/// which stored entries are deleted.
+struct CampaignChanges: Sendable {
+    var contents: [StoredCampaign] = []
+    var subjects: [StoredSubjectCount] = []
+    var contentsExpireBefore: Date
+    var subjectsExpireBefore: Date
 }

@@ -1,5 +1,6 @@
-// The rate limiter's durable state in SQLite: window counters, trip histories, suspensions
-// and the clocks of the last checkpoint, in `limits.sqlite` under the state directory.
+// The rate limiter's durable state in SQLite: window counters, trip histories, suspensions,
+// campaign counts and the clocks of the last checkpoint, in `limits.sqlite` under the state
+// directory.
 //
 // The database runs in WAL mode with synchronous=FULL, so a committed write survives a power
 // cut and readers (a future admin CLI) never block the daemon. Counters are written in
@@ -44,6 +45,8 @@ struct StoredState: Sendable {
     var counters: [StoredCounters] = []
     var trips: [StoredTrips] = []
     var suspensions: [Suspension] = []
+    var campaigns: [StoredCampaign] = []
+    var subjectCounts: [StoredSubjectCount] = []
     /// Nil for a new database.
     var clock: CheckpointClock?
 }
@@ -88,6 +91,11 @@ final class LimitStore: Sendable {
                 PRIMARY KEY (rule, key)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS suspensions (
                 key TEXT PRIMARY KEY, reason TEXT NOT NULL, since REAL NOT NULL, rule TEXT) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS campaigns (
+                fingerprint INTEGER PRIMARY KEY, window_start REAL NOT NULL, recipients INTEGER NOT NULL,
+                senders BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS subject_counts (
+                key INTEGER PRIMARY KEY, window_start REAL NOT NULL, count INTEGER NOT NULL);
             INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', '\(schemaVersion)');
             """, operation: "create the tables")
         let version = try database.singleText("SELECT value FROM meta WHERE name = 'schema'")
@@ -123,6 +131,23 @@ final class LimitStore: Sendable {
                     key: suspensions.text(at: 0) ?? "", reason: suspensions.text(at: 1) ?? "",
                     since: Date(timeIntervalSince1970: suspensions.double(at: 2)),
                     rule: suspensions.isNull(at: 3) ? nil : suspensions.text(at: 3)))
+            }
+
+            let campaigns = try database.prepare("SELECT fingerprint, window_start, recipients, senders FROM campaigns")
+            while try campaigns.step(operation: "read campaign counts") {
+                state.campaigns.append(StoredCampaign(
+                    fingerprint: UInt64(bitPattern: campaigns.int64(at: 0)),
+                    windowStart: Date(timeIntervalSince1970: campaigns.double(at: 1)),
+                    recipients: Int(campaigns.int64(at: 2)),
+                    senders: Self.decodeSenders(campaigns.blob(at: 3))))
+            }
+
+            let subjects = try database.prepare("SELECT key, window_start, count FROM subject_counts")
+            while try subjects.step(operation: "read subject counts") {
+                state.subjectCounts.append(StoredSubjectCount(
+                    key: UInt64(bitPattern: subjects.int64(at: 0)),
+                    windowStart: Date(timeIntervalSince1970: subjects.double(at: 1)),
+                    count: Int(subjects.int64(at: 2))))
             }
 
             state.clock = try Self.readClock(database)
@@ -191,6 +216,55 @@ final class LimitStore: Sendable {
                 }
             }
         }
+    }
+
+    /// Writes changed campaign counts and deletes the expired ones, in one transaction.
+    func write(_ changes: CampaignChanges) throws {
+        try database.withLock { database in
+            try database.transaction(operation: "write campaign counts") {
+                let campaign = try database.prepare(
+                    "INSERT OR REPLACE INTO campaigns (fingerprint, window_start, recipients, senders) VALUES (?, ?, ?, ?)")
+                for entry in changes.contents {
+                    try campaign.bind(Int64(bitPattern: entry.fingerprint), at: 1)
+                    try campaign.bind(entry.windowStart.timeIntervalSince1970, at: 2)
+                    try campaign.bind(Int64(entry.recipients), at: 3)
+                    try campaign.bind(Self.encodeSenders(entry.senders), at: 4)
+                    try campaign.step(operation: "write campaign counts")
+                    campaign.reset()
+                }
+                let subject = try database.prepare("INSERT OR REPLACE INTO subject_counts (key, window_start, count) VALUES (?, ?, ?)")
+                for entry in changes.subjects {
+                    try subject.bind(Int64(bitPattern: entry.key), at: 1)
+                    try subject.bind(entry.windowStart.timeIntervalSince1970, at: 2)
+                    try subject.bind(Int64(entry.count), at: 3)
+                    try subject.step(operation: "write subject counts")
+                    subject.reset()
+                }
+                let expired: [(String, Date)] = [
+                    ("DELETE FROM campaigns WHERE window_start < ?", changes.contentsExpireBefore),
+                    ("DELETE FROM subject_counts WHERE window_start < ?", changes.subjectsExpireBefore),
+                ]
+                for (sql, cutoff) in expired {
+                    let delete = try database.prepare(sql)
+                    try delete.bind(cutoff.timeIntervalSince1970, at: 1)
+                    try delete.step(operation: "delete expired campaign counts")
+                }
+            }
+        }
+    }
+
+    /// Sender keys are identity keys, which hold no NUL byte; a NUL byte ends each one.
+    static func encodeSenders(_ senders: [String]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for sender in senders {
+            bytes.append(contentsOf: sender.utf8.filter { $0 != 0 })
+            bytes.append(0)
+        }
+        return bytes
+    }
+
+    static func decodeSenders(_ bytes: [UInt8]) -> [String] {
+        bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
     }
 
     private static func replaceTrips(_ trips: [StoredTrips], in database: SQLiteDatabase) throws {

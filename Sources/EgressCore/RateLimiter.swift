@@ -87,8 +87,8 @@ public final class RateLimiter: Sendable {
     /// The number of suspended keys, readable without the lock, so a policy without limit
     /// rules skips the limiter while no key is suspended.
     private let suspensionCount = Atomic<Int>(0)
-    /// Content fingerprints counted for campaign scoring. Kept here, in memory only, so that
-    /// the counts carry over a reload as the rate counters do.
+    /// Content fingerprints counted for campaign scoring. Kept here so that the counts carry
+    /// over a reload as the rate counters do, and written to the store by `checkpoint`.
     public let campaigns = CampaignTracker()
 
     /// Creates a limiter that keeps its state in memory only (tests, `--check-config`).
@@ -109,6 +109,7 @@ public final class RateLimiter: Sendable {
         let stored = try store.load()
         self.store = store
         let restored = Self.restore(stored, clock: clock)
+        campaigns.restore(contents: stored.campaigns, subjects: stored.subjectCounts)
         suspensionCount.store(restored.suspensions.count, ordering: .relaxed)
         self.state = Mutex(restored)
     }
@@ -205,8 +206,8 @@ public final class RateLimiter: Sendable {
 
     // MARK: Checkpoints
 
-    /// Writes the counters changed since the last checkpoint, the trip histories and any
-    /// suspension whose own write failed. Once a minute it also removes idle keys. Call it
+    /// Writes the counters and campaign counts changed since the last checkpoint, the trip
+    /// histories and any suspension whose own write failed. Once a minute it also removes idle keys. Call it
     /// every few seconds with the same kind of time as the checks. Counters go in batches of
     /// `checkpointBatchSize` keys, one transaction each, so the lock is never held for long
     /// and a checkpoint after a burst of new keys needs little extra memory.
@@ -237,8 +238,17 @@ public final class RateLimiter: Sendable {
                 batch.unsavedSuspensions.forEach { state.unsavedSuspensions.remove($0.key) }
                 return state.nextCheckpointBatch(clock: batch.clock)
             }
-            guard let next else { return }
+            guard let next else { break }
             batch = next
+        }
+        if let store {
+            let changes = campaigns.takeChanges(now: now)
+            do {
+                try store.write(changes)
+            } catch {
+                campaigns.keepChanges(changes)
+                throw error
+            }
         }
     }
 

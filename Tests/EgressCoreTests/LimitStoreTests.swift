@@ -40,6 +40,32 @@ final class LimitStoreTests: XCTestCase {
         XCTAssertNil(try T.send(restored, at: 661).action, "and they leave the window on time")
     }
 
+    func testCampaignCountsSurviveACheckpointAndReopenUntilTheyExpire() throws {
+        var settings = CampaignSettings()
+        settings.windowSeconds = 600
+        settings.subjectWindowSeconds = 60
+        let directory = try T.temporaryDirectory(self)
+        let first = try openLimiter(directory, clock(wall: 0))
+        _ = first.campaigns.record(content: 7, subject: 9, sender: "login:a", recipients: 20, settings: settings, now: T.at(1))
+        _ = first.campaigns.record(content: 7, subject: 9, sender: "login:b\nwith a line break", recipients: 20, settings: settings, now: T.at(2))
+        try first.checkpoint(now: T.at(3))
+
+        let second = try openLimiter(directory, clock(wall: 5))
+        var counts = second.campaigns.record(content: 7, subject: 9, sender: "login:c", recipients: 20, settings: settings, now: T.at(6))
+        XCTAssertEqual(counts, CampaignCounts(recipients: 60, senders: 3, subjectMessages: 1),
+                       "the content's counts carry over; the subject key is per sender, so login:c starts at 1")
+        counts = second.campaigns.record(content: 7, subject: 9, sender: "login:b\nwith a line break", recipients: 1, settings: settings, now: T.at(7))
+        XCTAssertEqual(counts.senders, 3, "a restored sender is recognised")
+        XCTAssertEqual(counts.subjectMessages, 2)
+
+        // Past the window, the checkpoint deletes the stored entry, so a third start begins afresh.
+        try second.checkpoint(now: T.at(700))
+        let third = try openLimiter(directory, clock(wall: 701))
+        counts = third.campaigns.record(content: 7, subject: 9, sender: "login:a", recipients: 1, settings: settings, now: T.at(702))
+        XCTAssertEqual(counts, CampaignCounts(recipients: 1, senders: 1, subjectMessages: 1))
+        XCTAssertEqual(third.campaigns.entryCount, 2)
+    }
+
     func testCountsAfterTheLastCheckpointAreLost() throws {
         // What a crash costs: the messages since the last checkpoint.
         let directory = try T.temporaryDirectory(self)
