@@ -235,7 +235,7 @@ enum BuiltInRules {
                         description: "encrypted archive attachment, whose content no scanner can see"),
         // Local submissions
         RuleDescription(name: BuiltInSymbol.scriptInUploadDirectory, weight: 4.0,
-                        description: "local mail from a script in an upload, cache or temp folder, where attackers drop scripts"),
+                        description: "local mail from a script in an upload, cache or temp folder of a site, where attackers drop scripts"),
         RuleDescription(name: IdentitySymbol.stampForged, weight: 4.5,
                         description: "submission stamp that does not verify: forged, copied or too old"),
         RuleDescription(name: IdentitySymbol.phpScriptUIDMismatch, weight: 3.5,

@@ -96,8 +96,36 @@ extension ContentRules {
 
     // MARK: Local submissions and decoding
 
-    /// Folder names where attackers drop scripts on hosted sites: writable by the web server.
-    static let uploadFolders: Set<String> = ["uploads", "upload", "cache", "tmp", "temp", "shm", ".tmp", "files"]
+    /// Folders under a site's document root that the web server can write to, where attackers
+    /// drop the scripts they upload. A site can live in a folder of any name, so these count
+    /// only below a document-root folder. `uploads` and `upload` count anywhere.
+    static let writableSiteFolders: Set<String> = ["uploads", "upload", "cache", "tmp", "temp", ".tmp", "files", "media", "images"]
+    static let uploadFoldersAnywhere: Set<String> = ["uploads", "upload"]
+    /// Folder names that are a site's document root on common hosting panels and distributions.
+    static let documentRootFolders: Set<String> = ["public_html", "htdocs", "httpdocs", "www", "wwwroot", "html", "web", "public"]
+    /// Folders shared by every user of the machine; no site's own script lives there.
+    static let systemTemporaryPrefixes = ["/tmp/", "/var/tmp/", "/dev/shm/", "/run/shm/"]
+
+    /// Returns the folder of `path` that makes it look like a dropped script, or nil. For example
+    /// `/home/a/public_html/wp-content/uploads/x.php` gives `uploads`, while
+    /// `/srv/files/site/index.php` gives nil, because `files` there is above the site.
+    static func uploadFolder(inScriptPath path: String) -> String? {
+        let lowered = path.lowercased()
+        if let prefix = systemTemporaryPrefixes.first(where: { lowered.hasPrefix($0) }) {
+            return prefix
+        }
+        var belowDocumentRoot = false
+        for folder in lowered.split(separator: "/").dropLast() {
+            let name = String(folder)
+            if uploadFoldersAnywhere.contains(name) || (belowDocumentRoot && writableSiteFolders.contains(name)) {
+                return name
+            }
+            if documentRootFolders.contains(name) || name == "wp-content" {
+                belowDocumentRoot = true
+            }
+        }
+        return nil
+    }
 
     func checkLocalScript(_ hits: inout HitCollector) {
         guard input.facts.path == .local, hits.isEnabled(BuiltInSymbol.scriptInUploadDirectory) else { return }
@@ -115,9 +143,8 @@ extension ContentRules {
             }
         }
         for path in paths {
-            let folders = path.lowercased().split(separator: "/").dropLast().map(String.init)
-            if folders.contains(where: { Self.uploadFolders.contains($0) }) {
-                hits.add(BuiltInSymbol.scriptInUploadDirectory, detail: path)
+            if let folder = Self.uploadFolder(inScriptPath: path) {
+                hits.add(BuiltInSymbol.scriptInUploadDirectory, detail: "\(path) (in \(folder))")
                 return
             }
         }

@@ -331,6 +331,27 @@ final class ContentRulesTests: XCTestCase {
         XCTAssertEqual(report.score, 0)
         XCTAssertEqual(report.action, .accept)
     }
+
+    func testScriptPathsInWritableFoldersAreToldFromSitesThatLiveThere() {
+        let table: [(path: String, folder: String?)] = [
+            ("/home/alice/public_html/wp-content/uploads/2024/03/x.php", "uploads"),
+            ("/home/alice/example.org/wp-content/cache/min.php", "cache"),
+            ("/var/www/html/images/stories/shell.php", "images"),
+            ("/home/bob/httpdocs/sites/default/files/a.php", "files"),
+            ("/srv/site/upload/x.php", "upload"),
+            ("/tmp/x.php", "/tmp/"),
+            ("/dev/shm/.x/send.php", "/dev/shm/"),
+            ("/home/alice/public_html/contact.php", nil),
+            ("/srv/files/customer/public_html/index.php", nil),
+            ("/home/alice/tmp/site/index.php", nil),
+            ("/home/alice/cache-tools/send.php", nil),
+            ("/home/alice/public_html/wp-content/plugins/forms/send.php", nil),
+            ("/home/alice/public_html/wp-cron.php", nil),
+        ]
+        for row in table {
+            XCTAssertEqual(ContentRules.uploadFolder(inScriptPath: row.path), row.folder, row.path)
+        }
+    }
 }
 
 extension Sample {
