@@ -132,6 +132,9 @@ public struct Configuration: Sendable, Equatable {
     /// Content scoring: scan limits, thresholds, rules (the `scoring:` section).
     public var scoring = ScoringSettings()
 
+    /// Mail and command notices to the admin (the `notifications:` section); off by default.
+    public var notifications = NotificationSettings()
+
     /// The built-in defaults.
     public init() {}
 

@@ -57,6 +57,7 @@ extension Configuration {
         lines.append("  mode: \"\(ConfigurationValues.formatSocketMode(control.socketMode))\"")
         lines.append("  group: \(YAMLText.scalar(control.socketGroup))")
         lines.append(contentsOf: scoringSummary())
+        lines.append(contentsOf: notificationsSummary())
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -119,6 +119,8 @@ public enum ControlCommand: String, Codable, Sendable, CaseIterable {
     /// their records and logs one line per message.
     case heldOutcome = "held-outcome"
     case reload
+    /// The summary of the last 24 hours; with `send` also mailed to the summary's recipients.
+    case summary
 }
 
 /// The order of `top`.
@@ -147,9 +149,11 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var count: Int?
     /// held-outcome: what was done with each held message.
     public var outcomes: [HeldMessageOutcome]?
+    /// summary: whether the daemon also mails it.
+    public var send: Bool?
 
     public init(command: ControlCommand, key: String? = nil, reason: String? = nil, order: TopOrder? = nil,
-                level: String? = nil, count: Int? = nil, outcomes: [HeldMessageOutcome]? = nil) {
+                level: String? = nil, count: Int? = nil, outcomes: [HeldMessageOutcome]? = nil, send: Bool? = nil) {
         self.version = ControlProtocol.version
         self.command = command
         self.key = key
@@ -158,6 +162,7 @@ public struct ControlRequest: Codable, Sendable, Equatable {
         self.level = level
         self.count = count
         self.outcomes = outcomes
+        self.send = send
     }
 }
 
@@ -562,5 +567,26 @@ public struct TopReport: Codable, Sendable, Equatable {
         self.order = order
         self.level = level
         self.rows = rows
+    }
+}
+
+/// Result of summary.
+public struct SummaryReport: Codable, Sendable, Equatable {
+    /// The summary's plain text, as the mail carries it.
+    public var text: String
+    public var subject: String
+    /// True when sendmail accepted the mail.
+    public var sent: Bool
+    /// The addresses the mail went to; empty when it was not sent.
+    public var recipients: [String]
+    /// Why the mail was not sent, when sending was requested.
+    public var error: String?
+
+    public init(text: String, subject: String, sent: Bool, recipients: [String], error: String?) {
+        self.text = text
+        self.subject = subject
+        self.sent = sent
+        self.recipients = recipients
+        self.error = error
     }
 }

@@ -46,6 +46,8 @@ public struct Verdict: Sendable, Equatable {
     public var newSuspensions: [Suspension]
     /// Limits that tripped without deciding (shadow rules, milder actions), for the log.
     public var limitNotes: [String]
+    /// Every enforcing limit the message tripped, with its key, for notifications.
+    public var trippedLimits: [TrippedLimit] = []
     /// Header fields to delete before delivery (the submission stamp), last occurrence first.
     public var removeHeaders: [HeaderRemoval] = []
     /// Header fields to change before delivery: the Subject prefix of tagged spam.
@@ -183,6 +185,7 @@ public struct Policy: Sendable {
         result.reservation = limits.reservation
         result.newSuspensions = limits.newSuspensions
         result.limitNotes = limits.notes
+        result.trippedLimits = limits.trippedLimits
         addScore(report, facts: facts, to: &result)
         result.removeHeaders = resolution.removeHeaders
         return result

@@ -21,6 +21,8 @@ public struct LimitDecision: Sendable, Equatable {
     public var newSuspensions: [Suspension]
     /// Trips that did not decide: shadow rules ("would tempfail") and milder limits.
     public var notes: [String]
+    /// Every enforcing rule this message tripped, with its key, for notifications.
+    public var trippedLimits: [TrippedLimit] = []
 
     public init(action: Action? = nil, reason: String? = nil, reservation: LimitReservation? = nil,
                 newSuspensions: [Suspension] = [], notes: [String] = []) {
@@ -29,6 +31,20 @@ public struct LimitDecision: Sendable, Equatable {
         self.reservation = reservation
         self.newSuspensions = newSuspensions
         self.notes = notes
+    }
+}
+
+/// An enforcing limit that a message tripped (shadow rules excluded).
+public struct TrippedLimit: Sendable, Equatable {
+    public var key: String
+    public var rule: String
+    /// "limit accounts: 50/1h exceeded for account:alice (51)".
+    public var description: String
+
+    public init(key: String, rule: String, description: String) {
+        self.key = key
+        self.rule = rule
+        self.description = description
     }
 }
 
@@ -150,6 +166,11 @@ extension Policy {
         var noted = Set<Int>()
         for trip in outcome.trips where !noted.contains(trip.check) {
             noted.insert(trip.check)
+            let check = request.checks[trip.check]
+            if !check.limit.shadow {
+                decision.trippedLimits.append(TrippedLimit(
+                    key: check.key, rule: check.limit.ruleName, description: describe(trip, request: request)))
+            }
             if let decisive = outcome.decisive, decisive.check == trip.check, outcome.suspension == nil,
                outcome.newSuspensions.isEmpty {
                 continue

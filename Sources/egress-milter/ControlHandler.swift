@@ -29,13 +29,16 @@ final class ControlHandler: Sendable {
     private let runtime: DaemonRuntime
     private let reloadConfiguration: @Sendable () -> ReloadReport
     private let logger: Logger
+    /// Builds and sends the daily summary; nil in tests that do not need it.
+    private let notifier: Notifier?
 
     init(policySource: PolicySource, recorder: DecisionRecorder, runtime: DaemonRuntime, logger: Logger,
-         reload: @escaping @Sendable () -> ReloadReport) {
+         notifier: Notifier? = nil, reload: @escaping @Sendable () -> ReloadReport) {
         self.policySource = policySource
         self.recorder = recorder
         self.runtime = runtime
         self.logger = logger
+        self.notifier = notifier
         self.reloadConfiguration = reload
     }
 
@@ -67,6 +70,8 @@ final class ControlHandler: Sendable {
         case .reload:
             logger.info("reload requested over the control socket by \(who)")
             return Self.encode { reloadConfiguration() }
+        case .summary:
+            return Self.encode { try summary(send: request.send ?? false, by: who) }
         }
     }
 
@@ -221,6 +226,16 @@ final class ControlHandler: Sendable {
         }
         let forgotten = try readStore { try store.forget(queueIDs: ended) }
         return HeldOutcomeReport(forgotten: forgotten)
+    }
+
+    func summary(send: Bool, by who: String) throws -> SummaryReport {
+        guard let notifier else {
+            throw ControlRequestError(description: "this daemon runs without the notifier")
+        }
+        if send {
+            logger.info("daily summary requested over the control socket by \(who)")
+        }
+        return notifier.summary(send: send)
     }
 
     // MARK: Helpers

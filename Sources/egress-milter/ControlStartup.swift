@@ -32,10 +32,11 @@ extension Daemon {
 
     /// Starts the server of the control socket; nil when the socket is turned off.
     static func startControlServer(_ listener: ControlListener?, policySource: PolicySource, recorder: DecisionRecorder,
-                                   runtime: DaemonRuntime, options: CommandLineOptions, logger: Logger) -> ControlServer? {
+                                   runtime: DaemonRuntime, notifier: Notifier? = nil, options: CommandLineOptions,
+                                   logger: Logger) -> ControlServer? {
         guard let listener else { return nil }
         let handler = ControlHandler(
-            policySource: policySource, recorder: recorder, runtime: runtime, logger: logger,
+            policySource: policySource, recorder: recorder, runtime: runtime, logger: logger, notifier: notifier,
             reload: { reloadRecordingStatus(options: options, policySource: policySource, runtime: runtime, logger: logger) })
         let server = ControlServer(listener: listener, handler: handler, logger: logger)
         server.start()

@@ -149,11 +149,14 @@ enum Daemon {
         // The policy needs the state store, which is opened only after the privileges are
         // gone; sessions start after that, in server.run().
         let policySlot = PolicySourceSlot()
+        let notifierSlot = NotifierSlot()
         let recorder = DecisionRecorder(logger: logger)
         let server = MilterServer(
             configuration: milterConfiguration,
             log: { level, message in logger.log(level, message) },
-            makeSession: { EgressSession(policySource: policySlot.source, recorder: recorder, logger: logger) })
+            makeSession: {
+                EgressSession(policySource: policySlot.source, recorder: recorder, notifier: notifierSlot.notifier, logger: logger)
+            })
         try server.open()
         if runningAsRoot, let account, let socketPath = unixSocketPath(configuration.listen) {
             // libmilter creates the socket as root; the daemon must be able to remove it at exit.
@@ -187,22 +190,27 @@ enum Daemon {
             startedAt: Date(), listen: configuration.listen, controlSocket: configuration.control.socketPath,
             configurationSource: source, limitStorePath: limiter.storePath, heldStorePath: heldMessages.path)
         recorder.attach(heldStore: heldMessages, runtime: runtime)
+        let notifier = startNotifier(configuration: configuration, policySource: policySource, recorder: recorder, logger: logger)
+        notifierSlot.fill(with: notifier)
 
         startReloadThread(options: options, policySource: policySource, runtime: runtime, logger: logger)
         let checkpoints = startCheckpointThread(limiter: limiter, clock: clock, runtime: runtime, logger: logger)
         let control = startControlServer(
-            controlListener, policySource: policySource, recorder: recorder, runtime: runtime, options: options, logger: logger)
+            controlListener, policySource: policySource, recorder: recorder, runtime: runtime, notifier: notifier,
+            options: options, logger: logger)
         logger.notice("""
             starting egress-milter \(egressMilterVersion): listen=\(configuration.listen) \
             config=\(logValue(source)) user=\(currentUserName()) state=\(limiter.storePath ?? "memory") \
             limits=\(configuration.limits.count) overrides=\(overrides.entries.count) \
             suspended=\(limiter.suspensions().count) tracked_keys=\(limiter.trackedKeyCount) \
             stamp_key=\(configuration.identity.stampKey == nil ? "none" : "loaded") \
-            control=\(control?.path ?? "off")
+            control=\(control?.path ?? "off") \
+            notifications=\(configuration.notifications.isEnabled ? "on" : "off")
             """)
         try server.run()
 
         control?.stop()
+        notifier.stop()
         checkpoints.stop()
         do {
             try limiter.checkpoint(now: clock.now())

@@ -23,6 +23,8 @@ final class EgressSession: MilterSession {
     private let policySource: PolicySource
     /// Keeps each decision for egressctl; nil records nothing.
     private let recorder: DecisionRecorder?
+    /// Queues admin notices and checks the seal of the daemon's own notices; nil sends none.
+    private let notifier: Notifier?
     private let logger: Logger
 
     // Connection state, kept across the messages of one SMTP session.
@@ -43,9 +45,10 @@ final class EgressSession: MilterSession {
     /// Decodes the content for scoring as headers and body chunks arrive; nil when scoring is off.
     private var scanner: MessageScanner?
 
-    init(policySource: PolicySource, recorder: DecisionRecorder? = nil, logger: Logger) {
+    init(policySource: PolicySource, recorder: DecisionRecorder? = nil, notifier: Notifier? = nil, logger: Logger) {
         self.policySource = policySource
         self.recorder = recorder
+        self.notifier = notifier
         self.logger = logger
     }
 
@@ -112,9 +115,14 @@ final class EgressSession: MilterSession {
             scan: scanner?.finish())
         let id = queueID ?? "NOQUEUE"
 
-        let verdict: Verdict
+        var verdict: Verdict
         do {
-            verdict = try active.policy.evaluate(facts, now: policySource.clock.now(), wallClock: Date())
+            if let notice = noticeVerdict(facts: facts, policy: active.policy) {
+                verdict = notice
+            } else {
+                verdict = try active.policy.evaluate(facts, now: policySource.clock.now(), wallClock: Date())
+                verdict.removeHeaders += IdentityResolver.stampRemovals(in: headers, named: NoticeSeal.headerName)
+            }
         } catch {
             // The Milter library logs the error and answers with the fail action.
             logger.error("\(id): decision failed for \(facts.envelopeSender.isEmpty ? "<>" : facts.envelopeSender): \(error)")
@@ -144,6 +152,9 @@ final class EgressSession: MilterSession {
             logger.notice("\(id): suspended \(suspension.key): \(suspension.reason); identity=\(verdict.identity); its mail is held until released")
         }
         recorder?.record(facts: facts, verdict: verdict, time: Date())
+        if verdict.reason != Self.noticeReason {
+            notifier?.observe(facts: facts, verdict: verdict, time: Date())
+        }
         resetMessage()
         return reply
     }
@@ -157,6 +168,35 @@ final class EgressSession: MilterSession {
 
     func close() {
         logger.debug("disconnect from \(clientHostname ?? "unknown")[\(clientAddress ?? "unknown")] messages=\(messageCount)")
+    }
+
+    /// The reason of the decision line of the daemon's own notices.
+    static let noticeReason = "notice from egress-milter (valid \(NoticeSeal.headerName) seal)"
+
+    /// Returns the verdict for one of the daemon's own notices: accept, outside every limit,
+    /// with the seal removed. Nil for every other message, including one whose seal is
+    /// forged, replayed or arrived over SMTP; those are logged and decided as ordinary mail
+    /// (the caller removes their seal too).
+    private func noticeVerdict(facts: MessageFacts, policy: Policy) -> Verdict? {
+        guard let notifier else { return nil }
+        let id = facts.queueID ?? "NOQUEUE"
+        let removals = IdentityResolver.stampRemovals(in: headers, named: NoticeSeal.headerName)
+        guard !removals.isEmpty else { return nil }
+        guard facts.path == .local else {
+            logger.warning("\(id): \(NoticeSeal.headerName) on a message received over SMTP; removed, and the message is judged as ordinary mail")
+            return nil
+        }
+        switch notifier.seal.redeem(headers: headers, now: Date().timeIntervalSince1970) {
+        case .absent:
+            return nil
+        case .invalid(let problem):
+            logger.warning("\(id): invalid \(NoticeSeal.headerName): \(problem); removed, and the message is judged as ordinary mail")
+            return nil
+        case .valid:
+            var verdict = Verdict(action: .accept, reason: Self.noticeReason, identity: policy.identity(for: facts, now: Date()))
+            verdict.removeHeaders = removals
+            return verdict
+        }
     }
 
     /// Turns a verdict into header edits, a quarantine and the reply to the MTA.

@@ -23,6 +23,8 @@ enum EgressControl {
         Subcommand(name: "suspend", summary: "hold all mail of a key until it is released", run: suspendCommand),
         Subcommand(name: "release", summary: "lift a suspension; deliver or delete the key's held messages", run: releaseCommand),
         Subcommand(name: "reload", summary: "make the daemon read its configuration again", run: reloadCommand),
+        Subcommand(name: "summary", summary: "the last 24 hours: top senders, limit trips, suspensions, held mail",
+                   run: summaryCommand),
     ]
 
     static let usage = """

@@ -273,6 +273,18 @@ final class ConfigurationTests: XCTestCase {
               weights: {}
               disabled: []
               rules: []
+            notifications:
+              mail_to: []
+              mail_from: egress-milter
+              command: []
+              on_limit_trip: false
+              period: 1h
+              sendmail_command: [/usr/sbin/sendmail]
+              timeout: 30s
+              daily_summary:
+                enabled: false
+                at: "06:00"
+                mail_to: []
 
             """
         XCTAssertEqual(Configuration.defaults.summary(), expected)
@@ -306,7 +318,7 @@ final class ConfigurationTests: XCTestCase {
         let fileKeys = try keyPaths(of: String(contentsOfFile: Self.defaultFile, encoding: .utf8))
         let summaryKeys = try keyPaths(of: Configuration.defaults.summary())
         XCTAssertEqual(fileKeys, summaryKeys)
-        XCTAssertEqual(summaryKeys.count, 69)
+        XCTAssertEqual(summaryKeys.count, 81)
     }
 
     func testDefaultFileCommentsEveryKey() throws {

@@ -1,0 +1,201 @@
+// What the notices and the daily summary tell about a sender, collected in memory as
+// messages are decided: per identity key the last few subjects, the recipient domains, and
+// hourly counts of the last day (messages, recipients, held, refused, limit trips).
+//
+// It is bounded, because every key of every message passes through it: at most
+// `subjectsPerKey` subjects of at most `maximumSubjectBytes`, `domainsPerKey` domains,
+// `hoursKept` hourly buckets and `maximumKeys` keys; beyond that the keys idle longest are
+// dropped. Nothing is written to disk, so a restart starts with empty counts (the daily
+// summary says so). Thread-safe: one mutex, held for a dictionary update per key. It never
+// logs and never reads the clock.
+
+import Foundation
+import Synchronization
+
+/// A key's recent samples, for a notice.
+public struct SenderSamples: Sendable, Equatable {
+    /// The last subjects, newest last, decoded and cut to `SenderActivity.maximumSubjectBytes`.
+    public var subjects: [String]
+    /// Distinct recipient domains in the order first seen.
+    public var recipientDomains: [String]
+
+    public init(subjects: [String] = [], recipientDomains: [String] = []) {
+        self.subjects = subjects
+        self.recipientDomains = recipientDomains
+    }
+}
+
+/// A key's counts over a time span, for the daily summary.
+public struct SenderTotals: Sendable, Equatable {
+    public var key: String
+    public var messages = 0
+    public var recipients = 0
+    public var held = 0
+    /// Messages rejected or tempfailed.
+    public var refused = 0
+    /// Messages that tripped an enforcing limit of this key.
+    public var limitTrips = 0
+
+    public init(key: String) {
+        self.key = key
+    }
+}
+
+public final class SenderActivity: Sendable {
+    public static let subjectsPerKey = 3
+    public static let domainsPerKey = 10
+    public static let maximumSubjectBytes = 200
+    /// Hourly buckets kept per key: the last day and the hour in progress.
+    public static let hoursKept = 25
+    /// Keys kept at most; each costs about a kilobyte with full samples.
+    public static let maximumKeys = 10_000
+
+    private struct Bucket {
+        var hour: Int64
+        var totals: SenderTotals
+    }
+
+    private struct Entry {
+        var subjects: [String] = []
+        var domains: [String] = []
+        var buckets: [Bucket] = []
+        var lastUse: UInt64 = 0
+    }
+
+    private struct State {
+        var entries: [String: Entry] = [:]
+        var sequence: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    private let maximumKeys: Int
+    /// When the collection started, so a summary can say how far back it sees.
+    public let startedAt: Date
+
+    public init(maximumKeys: Int = SenderActivity.maximumKeys, startedAt: Date = Date()) {
+        precondition(maximumKeys > 0, "the activity needs room for one key")
+        self.maximumKeys = maximumKeys
+        self.startedAt = startedAt
+    }
+
+    /// Records one decided message under each of `keys`. `trippedKeys` are the keys whose
+    /// enforcing limits this message tripped.
+    public func record(keys: [String], subject: String?, recipients: [String], action: Action,
+                       trippedKeys: Set<String>, time: Date) {
+        let subjectSample = subject.map(Self.sample)
+        let domains = Self.domains(of: recipients)
+        let hour = Int64((time.timeIntervalSince1970 / 3600).rounded(.down))
+        state.withLock { state in
+            state.sequence &+= 1
+            for key in keys {
+                var entry = state.entries[key] ?? Entry()
+                entry.lastUse = state.sequence
+                if let subjectSample {
+                    entry.subjects.append(subjectSample)
+                    if entry.subjects.count > Self.subjectsPerKey {
+                        entry.subjects.removeFirst()
+                    }
+                }
+                for domain in domains where entry.domains.count < Self.domainsPerKey && !entry.domains.contains(domain) {
+                    entry.domains.append(domain)
+                }
+                if entry.buckets.last?.hour != hour {
+                    entry.buckets.append(Bucket(hour: hour, totals: SenderTotals(key: key)))
+                    entry.buckets.removeAll { $0.hour <= hour - Int64(Self.hoursKept) }
+                }
+                let last = entry.buckets.count - 1
+                entry.buckets[last].totals.add(action: action, recipients: recipients.count, tripped: trippedKeys.contains(key))
+                state.entries[key] = entry
+            }
+            if state.entries.count > maximumKeys {
+                Self.dropIdleKeys(&state, keeping: maximumKeys)
+            }
+        }
+    }
+
+    /// Returns the key's samples; empty when it sent nothing since start or was dropped.
+    public func samples(for key: String) -> SenderSamples {
+        state.withLock { state in
+            guard let entry = state.entries[key] else { return SenderSamples() }
+            return SenderSamples(subjects: entry.subjects, recipientDomains: entry.domains)
+        }
+    }
+
+    /// Returns every key's totals of the hours that started at or after `since`'s hour.
+    public func totals(since: Date) -> [SenderTotals] {
+        let firstHour = Int64((since.timeIntervalSince1970 / 3600).rounded(.down))
+        return state.withLock { state in
+            state.entries.compactMap { key, entry in
+                var totals = SenderTotals(key: key)
+                for bucket in entry.buckets where bucket.hour >= firstHour {
+                    totals.merge(bucket.totals)
+                }
+                return totals.messages + totals.refused + totals.limitTrips > 0 ? totals : nil
+            }
+        }
+    }
+
+    /// Subjects are decoded (RFC 2047), stripped of control characters and cut on a
+    /// character boundary, because they go into a mail and environment variables.
+    static func sample(_ raw: String) -> String {
+        var text = ""
+        for character in raw where !character.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            if text.utf8.count + character.utf8.count > maximumSubjectBytes {
+                return text + "..."
+            }
+            text.append(character)
+        }
+        return text
+    }
+
+    /// Lowercased domains of the recipients, each once, in order; addresses without '@' skipped.
+    static func domains(of recipients: [String]) -> [String] {
+        var seen: [String] = []
+        for recipient in recipients {
+            guard let at = recipient.lastIndex(of: "@") else { continue }
+            let domain = recipient[recipient.index(after: at)...].lowercased()
+            if !domain.isEmpty, !seen.contains(domain), seen.count < domainsPerKey {
+                seen.append(sample(domain))
+            }
+        }
+        return seen
+    }
+
+    /// Decodes a raw Subject field value.
+    public static func decodeSubject(_ value: [UInt8]) -> String {
+        HeaderText.decode(HeaderText.unfold(value), converter: CharsetConverter()).trimmingCharacters(in: .whitespaces)
+    }
+
+    private static func dropIdleKeys(_ state: inout State, keeping limit: Int) {
+        let target = max(1, limit - limit / 10)
+        let byAge = state.entries.sorted { $0.value.lastUse < $1.value.lastUse }
+        for (key, _) in byAge.prefix(state.entries.count - target) {
+            state.entries.removeValue(forKey: key)
+        }
+    }
+}
+
+extension SenderTotals {
+    mutating func add(action: Action, recipients: Int, tripped: Bool) {
+        switch action {
+        case .accept, .tag:
+            messages &+= 1
+            self.recipients &+= recipients
+        case .hold:
+            held &+= 1
+        case .reject, .tempfail:
+            refused &+= 1
+        }
+        if tripped {
+            limitTrips &+= 1
+        }
+    }
+
+    mutating func merge(_ other: SenderTotals) {
+        messages &+= other.messages
+        recipients &+= other.recipients
+        held &+= other.held
+        refused &+= other.refused
+        limitTrips &+= other.limitTrips
+    }
+}

@@ -1,0 +1,153 @@
+// Tests for the notifier: the notice mail piped to sendmail with its arguments and seal,
+// one notice per key and period, the environment of the notification command, a command
+// that hangs, and notices queued from decided messages.
+
+import EgressCore
+import Foundation
+import XCTest
+
+@testable import egress_milter
+
+final class NotifierTests: XCTestCase {
+    private static let identity = "script:alice:/home/alice/public_html/x.php<account:alice<local-unverified<server"
+
+    /// A fixture whose notifications use fake sendmail and command scripts that write into
+    /// the fixture's directory.
+    private func makeFixture(command: [String] = [], mailTo: [String] = ["admin@example.org"],
+                             timeoutSeconds: Int = 10) throws -> (ControlFixture, Notifier) {
+        let directory = NSTemporaryDirectory() + "egress-notifier-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = Configuration.defaults
+        configuration.notifications.mailTo = mailTo
+        configuration.notifications.mailFrom = "milter@example.org"
+        // Each mail is appended to mail.txt after a separator; the arguments go to args.txt.
+        configuration.notifications.sendmailCommand = [
+            "/bin/sh", "-c", "echo '----' >> \(directory)/mail.txt; cat >> \(directory)/mail.txt; echo \"$@\" >> \(directory)/args.txt",
+            "fake-sendmail",
+        ]
+        configuration.notifications.command = command.map { $0.replacingOccurrences(of: "DIR", with: directory) }
+        configuration.notifications.timeoutSeconds = timeoutSeconds
+        let fixture = try ControlFixture.make(directory: directory, configuration: configuration)
+        let ledger = try NoticeLedger(directory: directory)
+        let notifier = Notifier(policySource: fixture.policySource, recorder: fixture.recorder, ledger: ledger,
+                                logger: fixture.log.logger, hostname: "web1.example.org")
+        return (fixture, notifier)
+    }
+
+    private func read(_ path: String) -> String {
+        (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    }
+
+    func testNoticeMailGoesToSendmailWithSeal() throws {
+        let (fixture, notifier) = try makeFixture()
+        notifier.sendNotice(kind: .suspension, key: "account:alice", reason: "limit accounts: hard limit 50/1h exceeded (51)",
+                            identity: Self.identity, queueID: "4AbC", time: Date())
+
+        XCTAssertEqual(read(fixture.directory + "/args.txt"), "-i -f milter@example.org -- admin@example.org\n")
+        let mail = read(fixture.directory + "/mail.txt")
+        XCTAssertTrue(mail.contains("Subject: egress-milter on web1.example.org: account:alice suspended"), mail)
+        XCTAssertTrue(mail.contains("egressctl release account:alice --deliver"), mail)
+        XCTAssertTrue(mail.contains("Script:    /home/alice/public_html/x.php"), mail)
+
+        // The seal in the mail is one the notifier accepts, once.
+        let fields = mail.components(separatedBy: "\n\n")[0].split(separator: "\n").compactMap { line -> Header? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return Header(name: String(line[..<colon]), value: Array(line[line.index(after: colon)...].utf8))
+        }
+        XCTAssertEqual(notifier.seal.redeem(headers: fields, now: Date().timeIntervalSince1970), .valid)
+        XCTAssertTrue(fixture.log.texts(at: .notice).contains { $0.hasPrefix("suspension notice for account:alice sent: to=admin@example.org") })
+    }
+
+    func testSecondNoticeWithinPeriodIsNotSent() throws {
+        let (fixture, notifier) = try makeFixture()
+        for _ in 0..<3 {
+            notifier.sendNotice(kind: .suspension, key: "account:alice", reason: "r", identity: Self.identity, queueID: nil, time: Date())
+        }
+        notifier.sendNotice(kind: .suspension, key: "account:bob", reason: "r", identity: "account:bob<server", queueID: nil, time: Date())
+        let separators = read(fixture.directory + "/mail.txt").components(separatedBy: "----\n").count - 1
+        XCTAssertEqual(separators, 2)
+    }
+
+    func testCommandGetsNoticeInEnvironment() throws {
+        let (fixture, notifier) = try makeFixture(command: ["/bin/sh", "-c", "env > DIR/env.txt; echo done"], mailTo: [])
+        notifier.sendNotice(kind: .suspension, key: "script:alice:/home/alice/public_html/x.php", reason: "limit scripts: hard",
+                            identity: Self.identity, queueID: "4AbC", time: Date())
+
+        var environment: [String: String] = [:]
+        for line in read(fixture.directory + "/env.txt").split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            environment[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        }
+        XCTAssertEqual(environment["EGRESS_KIND"], "suspension")
+        XCTAssertEqual(environment["EGRESS_KEY"], "script:alice:/home/alice/public_html/x.php")
+        XCTAssertEqual(environment["EGRESS_ACCOUNT"], "alice")
+        XCTAssertEqual(environment["EGRESS_SCRIPT"], "/home/alice/public_html/x.php")
+        XCTAssertEqual(environment["EGRESS_REASON"], "limit scripts: hard")
+        XCTAssertEqual(environment["EGRESS_QUEUE_ID"], "4AbC")
+        XCTAssertEqual(environment["EGRESS_RELEASE_COMMAND"], "egressctl release script:alice:/home/alice/public_html/x.php --deliver")
+        XCTAssertEqual(environment["PATH"], ChildProgram.baseEnvironment["PATH"])
+        XCTAssertNil(environment["HOME"], "the daemon's own environment leaked into the command")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fixture.directory + "/mail.txt"), "a mail was sent without mail_to")
+        XCTAssertTrue(fixture.log.texts(at: .notice).contains { $0.contains("passed to /bin/sh: exit status 0") })
+    }
+
+    func testHangingCommandIsKilled() throws {
+        let (fixture, notifier) = try makeFixture(command: ["/bin/sleep", "30"], mailTo: [], timeoutSeconds: 1)
+        notifier.sendNotice(kind: .suspension, key: "account:alice", reason: "r", identity: Self.identity, queueID: nil, time: Date())
+        XCTAssertTrue(fixture.log.texts(at: .error).contains { $0.contains("did not finish within 1 s and was killed") },
+                      "\(fixture.log.texts(at: .error))")
+    }
+
+    func testFailingSendmailIsLogged() throws {
+        let (fixture, notifier) = try makeFixture()
+        var settings = fixture.policySource.current.configuration.notifications
+        settings.sendmailCommand = ["/bin/sh", "-c", "echo 'fatal: no such queue' >&2; exit 75", "fake-sendmail"]
+        let problem = notifier.sendMail(subject: "s", body: "b\n", to: ["admin@example.org"], settings: settings, description: "test mail")
+        XCTAssertNotNil(problem)
+        XCTAssertTrue(fixture.log.texts(at: .error).contains { $0.contains("exited with status 75: fatal: no such queue") },
+                      "\(fixture.log.texts(at: .error))")
+    }
+
+    func testSuspendingMessageQueuesNotice() throws {
+        var configuration = try Configuration.parse("""
+            limits:
+              - name: senders
+                level: sender
+                messages: [2/1h hard]
+            """, file: "test.yaml")
+        let directory = NSTemporaryDirectory() + "egress-notifier-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
+        configuration.notifications.command = ["/bin/sh", "-c", "echo \"$EGRESS_KEY\" >> \(directory)/keys.txt"]
+        let fixture = try ControlFixture.make(directory: directory, configuration: configuration)
+        let notifier = Notifier(policySource: fixture.policySource, recorder: fixture.recorder,
+                                ledger: try NoticeLedger(directory: directory), logger: fixture.log.logger, hostname: "h")
+        notifier.start()
+        defer { notifier.stop() }
+
+        for index in 0..<5 {
+            let facts = MessageFacts(queueID: "Q\(index)", path: .smtp, clientAddress: "192.0.2.7",
+                                     envelopeSender: "news@shop.example", recipients: ["r@example.net"],
+                                     headers: [Header(name: "Subject", value: Array(" offer \(index)".utf8))])
+            let verdict = try fixture.policySource.current.policy.evaluate(facts, now: fixture.policySource.clock.now())
+            fixture.policySource.current.policy.commit(verdict)
+            notifier.observe(facts: facts, verdict: verdict, time: Date())
+        }
+        let written = waitUntil(seconds: 20) { FileManager.default.fileExists(atPath: directory + "/keys.txt") }
+        XCTAssertTrue(written, "no notice within 20 s: \(fixture.log.texts(at: .error))")
+        // Give a duplicate the chance to appear before counting.
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertEqual(read(directory + "/keys.txt"), "sender:news@shop.example\n")
+        XCTAssertEqual(notifier.activity.samples(for: "sender:news@shop.example").subjects.count, SenderActivity.subjectsPerKey)
+    }
+
+    private func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return condition()
+    }
+}
