@@ -55,9 +55,9 @@ public final class NoticeLedger: Sendable {
         }
     }
 
-    /// Records a notice of `kind` for `key` at `now` and returns true, unless one was
-    /// recorded less than `periodSeconds` ago; then it changes nothing and returns false.
-    /// A nil period allows one notice for good (a summary's day).
+    /// Records a notice of `kind` for `key` at `now` and returns true. When one was recorded
+    /// less than `periodSeconds` ago, it changes nothing and returns false. A nil period
+    /// allows one notice for good (a summary's day).
     public func claim(kind: String, key: String, now: Date, periodSeconds: Int?) throws -> Bool {
         try database.withLock { database in
             try database.transaction(operation: "claim a notice") {

@@ -4,9 +4,9 @@
 // tripped), its counts against its limits, sample subjects and recipient domains, and the
 // exact egressctl commands to look at it and release it. The mail is plain UTF-8 text with
 // Date, Message-ID, From, To, Subject, MIME-Version and Content-Type. Every line stays within
-// RFC 5322's 998 octets: the body goes out as 8bit when every line fits, and as
-// quoted-printable (RFC 2045) when one does not, such as a command with a 4096-byte script
-// path, so the commands stay exact either way. Pure: it never reads the clock or files.
+// RFC 5322's 998 octets. The body goes out as 8bit when every line fits, and as
+// quoted-printable (RFC 2045) when one does not (a command with a 4096-byte script path),
+// so the commands stay exact either way. Pure: it never reads the clock or files.
 
 import Foundation
 
@@ -184,7 +184,8 @@ public func shellQuoted(_ word: String) -> String {
 public enum NoticeMail {
     /// RFC 5322's limit on a line, without its CRLF.
     public static let maximumLineBytes = 998
-    /// Longest subject written, in characters, so the Subject field stays far below the limit.
+    /// Maximum subject length written, in characters, so the Subject field stays far below
+    /// the line limit.
     static let maximumSubjectCharacters = 200
 
     /// Returns the message, lines ended by "\n" as sendmail expects on its standard input.
@@ -230,8 +231,8 @@ public enum NoticeMail {
         return lines
     }
 
-    /// The text as it is, when ASCII; else one RFC 2047 base64 encoded word per chunk of at
-    /// most 45 bytes, cut between characters.
+    /// Returns the text unchanged when it is printable ASCII, else one RFC 2047 base64
+    /// encoded word per chunk of at most 45 bytes, cut between characters.
     static func encodeHeaderText(_ text: String) -> String {
         if text.unicodeScalars.allSatisfy({ $0.isASCII && $0.value >= 0x20 && $0.value != 0x7F }) {
             return text

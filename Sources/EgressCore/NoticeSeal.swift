@@ -1,4 +1,5 @@
-// How the daemon recognizes its own notices when they come back through the local MTA.
+// The seal by which the daemon recognizes its own notices when they come back through the
+// local MTA.
 //
 // A notice is submitted with the MTA's sendmail, so Postfix passes it through the same
 // milter on the local path, where it would count against limits and, from a suspended key
@@ -48,13 +49,13 @@ public final class NoticeSeal: Sendable {
     private let secret: [UInt8]
     private let outstanding = Mutex(Outstanding())
 
-    /// A seal with a fresh random secret.
+    /// Creates a seal with a fresh random secret.
     public convenience init() {
         var generator = SystemRandomNumberGenerator()
         self.init(secret: (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 
-    /// A seal with a given secret, for tests.
+    /// Creates a seal with a given secret, for tests.
     public init(secret: [UInt8]) {
         precondition(!secret.isEmpty, "a seal needs a secret")
         self.secret = secret
@@ -75,7 +76,7 @@ public final class NoticeSeal: Sendable {
     }
 
     /// Checks the seal of a message with the given header fields and, when it is valid,
-    /// forgets the Message-ID so the same seal never works twice.
+    /// removes the Message-ID from the outstanding ones, so the same seal never works twice.
     public func redeem(headers: [Header], now: Double) -> Check {
         let seals = headers.filter { $0.name.lowercased() == Self.headerName.lowercased() }
         guard !seals.isEmpty else { return .absent }

@@ -1,6 +1,6 @@
-// What the notices and the daily summary tell about a sender, collected in memory as
-// messages are decided: per identity key the last few subjects, the recipient domains, and
-// hourly counts of the last day (messages, recipients, held, refused, limit trips).
+// The sender details that notices and the daily summary report, collected in memory as
+// messages are decided. Per identity key it keeps the last few subjects, the recipient
+// domains, and hourly counts of the last day (messages, recipients, held, refused, trips).
 //
 // It is bounded, because every key of every message passes through it: at most
 // `subjectsPerKey` subjects of at most `maximumSubjectBytes`, `domainsPerKey` domains,
@@ -69,7 +69,7 @@ public final class SenderActivity: Sendable {
 
     private let state = Mutex(State())
     private let maximumKeys: Int
-    /// When the collection started, so a summary can say how far back it sees.
+    /// When the collection started, so a summary can state how far back its counts go.
     public let startedAt: Date
 
     public init(maximumKeys: Int = SenderActivity.maximumKeys, startedAt: Date = Date()) {

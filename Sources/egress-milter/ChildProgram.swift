@@ -75,8 +75,10 @@ enum ChildProgram {
             }
         }.start()
 
-        // A child that exits without reading its input closes the pipe; SIGPIPE is ignored
-        // in the daemon, so the write fails with EPIPE and the exit status tells the rest.
+        // A child that exits without reading its input closes the pipe. With SIGPIPE ignored
+        // (the daemon ignores it from the start; this call covers tests that run this code
+        // in their own process) the write fails with EPIPE and the exit status shows the outcome.
+        signal(SIGPIPE, SIG_IGN)
         let descriptor = inputPipe.fileHandleForWriting.fileDescriptor
         var offset = 0
         while offset < input.count {

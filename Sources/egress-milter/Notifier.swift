@@ -5,8 +5,8 @@
 // Per job the worker claims the notice in `NoticeLedger` (one per key and kind per period,
 // durable), composes it, pipes it to `sendmail -i -f FROM -- TO...` and runs the configured
 // command with EGRESS_* variables. Each run has a timeout, after which the child is killed.
-// It must never crash or block mail: every failure is logged and the job dropped; a full
-// queue drops new jobs with one log line per hundred. One notice line is logged per notice
+// It must never crash or block mail: every failure is logged and the job dropped. A full
+// queue drops new jobs, with one log line per hundred dropped. One notice line is logged per notice
 // sent. The notice mail carries the seal of `NoticeSeal`, which the session checks when the
 // mail comes back through the milter.
 //
@@ -29,7 +29,7 @@ final class Notifier: Sendable {
     /// Seconds of activity a summary covers.
     static let summarySpanSeconds = 86_400.0
     /// Seconds `egressctl summary --send` waits for the worker: below egressctl's reply
-    /// timeout of 60 s, so the admin gets an answer even when sendmail hangs.
+    /// timeout of 60 s, so the admin gets a reply even when sendmail hangs.
     static let summaryReplyWaitSeconds = 50.0
     /// Ledger kind of the daily summary, keyed by local date.
     static let summaryKind = "daily-summary"
@@ -314,7 +314,7 @@ final class Notifier: Sendable {
         _ = deliverSummary(makeSummary(now: now))
     }
 
-    /// Answers `egressctl summary`: the text, and with `send` the mail, sent by the worker
+    /// Returns the summary for `egressctl summary` and, with `send`, mails it from the worker
     /// so it never runs beside a notice. Waits for the worker at most
     /// `summaryReplyWaitSeconds`.
     func summary(send: Bool) -> SummaryReport {

@@ -1,7 +1,7 @@
-// Admin notifications through a real Postfix: a local sender without a verified account
-// trips its limit and is suspended; exactly one notice mail reaches the sink, addressed to
-// the admin, carrying the release commands, although it went through the same milter on
-// the local path while its own key (local-unverified) was suspended. More held mail, a
+// Admin notifications through a real Postfix. A local sender without a verified account
+// trips its limit and is suspended. Exactly one notice mail reaches the sink, addressed to
+// the admin and carrying the release commands, although it went through the same milter
+// on the local path while its own key (local-unverified) was suspended. More held mail, a
 // release, a daemon restart and a second suspension within the period send no second
 // notice. The notification command writes its environment to a file, and
 // `egressctl summary --send` delivers the summary mail.
@@ -158,7 +158,7 @@ final class NotificationTests: IntegrationTestCase {
     // MARK: Helpers
 
     /// Submits a message with the instance's sendmail as root, without the wrapper, so the
-    /// daemon sees local mail without a verified account: local-unverified.
+    /// daemon decides it as local mail without a verified account: local-unverified.
     private func submit(token: String, recipient: String) throws {
         let sender = "script@site.test"
         try environment.postfix.submitLocally(from: sender, to: [recipient],
