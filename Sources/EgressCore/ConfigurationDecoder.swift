@@ -18,7 +18,7 @@ enum ConfigurationKeys {
     static let headers = ["status"]
     static let replies = ["tempfail", "reject"]
     static let reply = ["code", "status", "text"]
-    static let senderRule = ["match", "action", "reason"]
+    static let senderRule = ["match", "action", "reason", "scoring"]
     static let limitRule = ["name", "level", "messages", "recipients", "max_recipients", "exempt",
                             "action", "local_action", "shadow", "suspend_after"]
 }
@@ -177,7 +177,11 @@ struct ConfigurationDecoder {
             try value(of: reasonNode, at: "\(path).reason") { _ in try ConfigurationValues.checkReason(text) }
             reason = text.isEmpty ? nil : text
         }
-        return SenderRule(match: pattern, action: action, reason: reason)
+        var senderRule = SenderRule(match: pattern, action: action, reason: reason)
+        if let scoringNode = rule["scoring"] {
+            senderRule.scoring = try plainBoolean(scoringNode, at: "\(path).scoring")
+        }
+        return senderRule
     }
 
     // MARK: Typed values
@@ -215,6 +219,19 @@ struct ConfigurationDecoder {
             return "unknown key; did you mean '\(near)'?"
         }
         return "unknown key; valid keys here: \(allowed.joined(separator: ", "))"
+    }
+
+    /// Returns a YAML 1.2 boolean: plain `true` or `false`, also capitalized or in capitals.
+    /// A quoted "false" or a YAML 1.1 `no` is an error instead of a silent surprise.
+    func plainBoolean(_ node: YAMLNode, at path: String) throws -> Bool {
+        if case .scalar(let text, isPlain: true) = node.content {
+            switch text {
+            case "true", "True", "TRUE": return true
+            case "false", "False", "FALSE": return false
+            default: break
+            }
+        }
+        throw error(at: node, key: path, "expected true or false, found \(node.kindDescription)")
     }
 
     /// Returns a scalar's text. Any scalar but null is a string, so `user: 1000` is the user "1000".

@@ -79,7 +79,7 @@ extension ConfigurationDecoder {
             settings.ipv6PrefixLength = length
         }
         if let trust = section["trust_local_envelope_sender"] {
-            settings.trustLocalEnvelopeSender = try boolean(trust, at: "identity.trust_local_envelope_sender")
+            settings.trustLocalEnvelopeSender = try plainBoolean(trust, at: "identity.trust_local_envelope_sender")
         }
         if let domains = section["local_sender_domains"] {
             settings.localSenderDomains = try domainList(domains, at: "identity.local_sender_domains")
@@ -87,18 +87,6 @@ extension ConfigurationDecoder {
         return settings
     }
 
-    /// Returns a YAML 1.2 boolean; quoted text and YAML 1.1 words such as `yes` are rejected,
-    /// because readers disagree about them.
-    private func boolean(_ node: YAMLNode, at path: String) throws -> Bool {
-        if case .scalar(let text, isPlain: true) = node.content {
-            switch text {
-            case "true", "True", "TRUE": return true
-            case "false", "False", "FALSE": return false
-            default: break
-            }
-        }
-        throw error(at: node, key: path, "expected true or false, found \(node.kindDescription)")
-    }
 
     private func domainList(_ node: YAMLNode, at path: String) throws -> [String] {
         if node.isNull {

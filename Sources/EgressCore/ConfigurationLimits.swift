@@ -76,7 +76,7 @@ extension ConfigurationDecoder {
             rule.localAction = try choice(localAction, at: "\(path).local_action", among: LimitRule.localActions)
         }
         if let shadow = fields["shadow"] {
-            rule.shadow = try boolean(shadow, at: "\(path).shadow")
+            rule.shadow = try plainBoolean(shadow, at: "\(path).shadow")
         }
         if let threshold = fields["suspend_after"] {
             let text = try string(threshold, at: "\(path).suspend_after")
@@ -134,14 +134,6 @@ extension ConfigurationDecoder {
         }
     }
 
-    /// Returns a YAML boolean; only plain `true` and `false` count, so a quoted "false" or a
-    /// YAML 1.1 `no` is an error instead of a silent surprise.
-    private func boolean(_ node: YAMLNode, at path: String) throws -> Bool {
-        guard case .scalar(let text, isPlain: true) = node.content, text == "true" || text == "false" else {
-            throw error(at: node, key: path, "expected true or false, found \(node.kindDescription)")
-        }
-        return text == "true"
-    }
 }
 
 enum LimitConfigurationValues {

@@ -23,7 +23,7 @@ extension ConfigurationDecoder {
         var settings = ScoringSettings()
 
         if let enabled = section["enabled"] {
-            settings.enabled = try scoringBoolean(enabled, at: "scoring.enabled")
+            settings.enabled = try plainBoolean(enabled, at: "scoring.enabled")
         }
         if let limit = section["scan_limit"] {
             let text = try string(limit, at: "scoring.scan_limit")
@@ -126,7 +126,7 @@ extension ConfigurationDecoder {
         let section = try fields(of: node, at: "scoring.campaign", allowed: ConfigurationKeys.campaign)
         var campaign = CampaignSettings()
         if let enabled = section["enabled"] {
-            campaign.enabled = try scoringBoolean(enabled, at: "scoring.campaign.enabled")
+            campaign.enabled = try plainBoolean(enabled, at: "scoring.campaign.enabled")
         }
         if let window = section["window"] {
             campaign.windowSeconds = try positiveDuration(window, at: "scoring.campaign.window")
@@ -289,12 +289,6 @@ extension ConfigurationDecoder {
         return seconds
     }
 
-    private func scoringBoolean(_ node: YAMLNode, at path: String) throws -> Bool {
-        guard case .scalar(let text, isPlain: true) = node.content, text == "true" || text == "false" else {
-            throw error(at: node, key: path, "expected true or false, found \(node.kindDescription)")
-        }
-        return text == "true"
-    }
 
     private func scoringDomainList(_ node: YAMLNode, at path: String) throws -> [String] {
         if node.isNull {

@@ -48,6 +48,9 @@ extension Configuration {
                 if let reason = rule.reason {
                     lines.append("    reason: \(YAMLText.scalar(reason))")
                 }
+                if !rule.scoring {
+                    lines.append("    scoring: false")
+                }
             }
         }
         lines.append("limits_overrides: \(YAMLText.scalar(limitsOverrides))")

@@ -145,8 +145,10 @@ public struct Policy: Sendable {
         let report = scorer.score(facts, resolution: resolution, campaigns: limiter.campaigns, now: now)
         var action = Action.accept
         var reason = "default"
+        var scoreApplies = true
         if let index = firstMatchingRule(for: identity) {
             let rule = configuration.senders[index]
+            scoreApplies = rule.scoring
             reason = "senders[\(index)]"
             if let text = rule.reason {
                 reason += ": \(text)"
@@ -166,14 +168,14 @@ public struct Policy: Sendable {
             }
         }
 
-        let weight = report.isSpam ? configuration.scoring.limitWeight : 1
+        let weight = report.isSpam && scoreApplies ? configuration.scoring.limitWeight : 1
         let limits = try decideLimits(for: identity, path: facts.path, recipientCount: facts.recipients.count,
                                       messageWeight: weight, now: now)
         if let limitAction = limits.action, let limitReason = limits.reason {
             action = limitAction
             reason = limitReason
         }
-        if report.action.limitSeverity > action.limitSeverity {
+        if scoreApplies && report.action.limitSeverity > action.limitSeverity {
             action = report.action
             reason = scoreReason(report)
             if action == .reject && facts.path == .local {
@@ -186,7 +188,7 @@ public struct Policy: Sendable {
         result.newSuspensions = limits.newSuspensions
         result.limitNotes = limits.notes
         result.trippedLimits = limits.trippedLimits
-        addScore(report, facts: facts, to: &result)
+        addScore(report, facts: facts, to: &result, scoreApplies: scoreApplies)
         result.removeHeaders = resolution.removeHeaders
         return result
     }
@@ -202,11 +204,11 @@ public struct Policy: Sendable {
 
     /// Puts the score into the verdict and, for scanned messages that are tagged or held as
     /// spam, the tag headers and the Subject prefix in place of the bare flag.
-    private func addScore(_ report: ScoreReport, facts: MessageFacts, to result: inout Verdict) {
+    private func addScore(_ report: ScoreReport, facts: MessageFacts, to result: inout Verdict, scoreApplies: Bool = true) {
         result.score = report.score
         result.symbols = report.hits.map(\.name)
         result.scoring = report
-        guard facts.scan != nil, result.action == .tag || (result.action == .hold && report.isSpam) else { return }
+        guard facts.scan != nil, result.action == .tag || (result.action == .hold && report.isSpam && scoreApplies) else { return }
 
         var headers = scorer.tagHeaders(for: report)
         if let flag = headers.firstIndex(where: { $0.name == configuration.scoring.headers.flag }) {

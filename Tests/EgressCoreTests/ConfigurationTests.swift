@@ -42,6 +42,7 @@ final class ConfigurationTests: XCTestCase {
             reason: blocked domain
           - match: login:newsletter
             action: accept
+            scoring: false
         """
 
     // MARK: Defaults
@@ -95,7 +96,7 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(configuration.rejectReply, ReplyText(code: 554, enhancedStatus: "5.7.0", text: "Refused by policy"))
         XCTAssertEqual(configuration.senders, [
             SenderRule(match: "sender:*@blocked.example", action: .reject, reason: "blocked domain"),
-            SenderRule(match: "login:newsletter", action: .accept, reason: nil),
+            SenderRule(match: "login:newsletter", action: .accept, reason: nil, scoring: false),
         ])
     }
 
@@ -285,6 +286,10 @@ final class ConfigurationTests: XCTestCase {
                 enabled: false
                 at: "06:00"
                 mail_to: []
+            metrics:
+              enabled: false
+              listen: "127.0.0.1:9899"
+              path: /metrics
 
             """
         XCTAssertEqual(Configuration.defaults.summary(), expected)
@@ -318,7 +323,7 @@ final class ConfigurationTests: XCTestCase {
         let fileKeys = try keyPaths(of: String(contentsOfFile: Self.defaultFile, encoding: .utf8))
         let summaryKeys = try keyPaths(of: Configuration.defaults.summary())
         XCTAssertEqual(fileKeys, summaryKeys)
-        XCTAssertEqual(summaryKeys.count, 81)
+        XCTAssertEqual(summaryKeys.count, 85)
     }
 
     func testDefaultFileCommentsEveryKey() throws {

@@ -146,6 +146,19 @@ final class PolicyScoringTests: XCTestCase {
         XCTAssertEqual(verdict.action, .tag)
     }
 
+    func testSenderRuleCanTurnScoringOff() throws {
+        let trusted = policy { $0.senders = [SenderRule(match: "login:alice", action: .accept, reason: "transactional mail", scoring: false)] }
+        let verdict = try trusted.evaluate(facts(Sample().with(body: Self.phishingBody)), now: now)
+        XCTAssertEqual(verdict.action, .accept)
+        XCTAssertEqual(verdict.reason, "senders[0]: transactional mail")
+        XCTAssertEqual(verdict.score, 7.5, "the score is still computed for the log")
+        XCTAssertEqual(verdict.addHeaders, [HeaderField(name: "X-Egress-Milter", value: "accept")])
+
+        var other = facts(Sample().with(body: Self.phishingBody))
+        other.saslLogin = "bob"
+        XCTAssertEqual(try trusted.evaluate(other, now: now).action, .tag, "other senders are still scored")
+    }
+
     func testStatusHeaderIsFolded() {
         let tests = (1...12).map { "A_LONG_SYMBOL_NAME_\($0)" }
         let value = ContentScorer.folded("Yes, score=30.0 required=5.0", tests: tests)
