@@ -7,7 +7,7 @@ extension ContentRules {
 
     static let executableExtensions: Set<String> = [
         "exe", "scr", "com", "pif", "cpl", "msi", "msp", "mst", "dll", "sys", "drv", "ocx", "jar", "lnk", "reg", "scf",
-        "inf", "application", "gadget", "msc", "appx", "msix", "apk", "elf", "bin", "run", "app", "dmg", "pkg", "deb", "rpm",
+        "inf", "application", "gadget", "msc", "appx", "msix", "apk", "elf", "run", "app", "dmg", "pkg", "deb", "rpm",
     ]
     static let scriptExtensions: Set<String> = [
         "js", "jse", "vbs", "vbe", "wsf", "wsh", "wsc", "hta", "ps1", "psm1", "psd1", "bat", "cmd", "sh", "bash", "py", "pl",

@@ -192,11 +192,13 @@ extension ContentRules {
         }
         add(BuiltInSymbol.pharmacyWords, texts(.pharmacy), minimum: Self.pharmacyCount)
         add(BuiltInSymbol.pharmacyWordsMany, texts(.pharmacy), minimum: Self.manyPharmacyCount)
-        let advertising = texts(.bulkAdvertising) + texts(.unsubscribe)
+        // A list that names its unsubscribe address in a header is doing what it should, so
+        // its unsubscribe text counts as no spam phrase.
+        let hasListHeader = input.scan.headerValue("List-Unsubscribe") != nil || input.scan.headerValue("List-Id") != nil
+        let advertising = texts(.bulkAdvertising) + (hasListHeader ? [] : texts(.unsubscribe))
         add(BuiltInSymbol.spamPhrases, advertising, minimum: Self.spamPhraseCount)
         add(BuiltInSymbol.spamPhrasesMany, advertising, minimum: Self.manySpamPhraseCount)
-        if let first = texts(.unsubscribe).first, input.scan.headerValue("List-Unsubscribe") == nil,
-           input.scan.headerValue("List-Id") == nil {
+        if let first = texts(.unsubscribe).first, !hasListHeader {
             hits.add(BuiltInSymbol.unsubscribeWithoutHeader, detail: first)
         }
         if text.utf8Contains(PhrasePatterns.japaneseAdvertisementLabel) {

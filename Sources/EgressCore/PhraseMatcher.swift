@@ -52,7 +52,8 @@ final class PhraseMatcher: Sendable {
     }
 
     /// Returns, per category, the distinct phrases found (as written in the text), at most
-    /// `maximumPerCategory` each, looking at no more than `maximumMatches` matches.
+    /// `maximumPerCategory` each, looking at no more than `maximumMatches` matches. Where
+    /// phrases of one category overlap, the longest one from the leftmost start counts.
     func matches(in text: String, maximumMatches: Int, maximumPerCategory: Int) -> [[String]] {
         var found = [[String]](repeating: [], count: categoryCount)
         var seen = [Set<[UInt8]>](repeating: [], count: categoryCount)
@@ -77,6 +78,26 @@ final class PhraseMatcher: Sendable {
                     }
                 }
 
+                // One phrase per place and category: of "limited time" and "limited time
+                // only" at one start only the longer counts, and no match of a category
+                // starts inside the previous match of that category.
+                var longest = [(terminal: Terminal, end: Int)?](repeating: nil, count: categoryCount)
+                var coveredUntil = [Int](repeating: 0, count: categoryCount)
+                func keepLongest(_ terminal: Terminal, _ end: Int) {
+                    if let kept = longest[terminal.category], kept.end >= end { return }
+                    longest[terminal.category] = (terminal, end)
+                }
+                func recordLongest(from start: Int) {
+                    for category in 0..<categoryCount {
+                        guard let kept = longest[category] else { continue }
+                        longest[category] = nil
+                        if start >= coveredUntil[category] {
+                            coveredUntil[category] = kept.end
+                            record(kept.terminal, start..<kept.end)
+                        }
+                    }
+                }
+
                 var index = 0
                 var previousIsWord = false
                 while index < bytes.count && matchCount < maximumMatches {
@@ -88,14 +109,16 @@ final class PhraseMatcher: Sendable {
                     if character.isWord && !previousIsWord {
                         wordTrie.walk(bytes, from: index) { terminal, end in
                             if terminal.isPrefix || TextFolding.isBoundary(bytes, at: end) {
-                                record(terminal, index..<end)
+                                keepLongest(terminal, end)
                             }
                         }
+                        recordLongest(from: index)
                     }
                     if bytes[index] >= 0xE0 {
                         unspacedTrie.walk(bytes, from: index) { terminal, end in
-                            record(terminal, index..<end)
+                            keepLongest(terminal, end)
                         }
+                        recordLongest(from: index)
                     }
                     previousIsWord = character.isWord
                     index += character.length

@@ -179,7 +179,7 @@ final class ContentRulesTests: XCTestCase {
                  fires: clean.with(body: "Click here for a special offer, order now, money back guaranteed.\n"),
                  quiet: clean.with(body: "Click here for the notes, order of topics below.\n")),
             Case(symbol: BuiltInSymbol.spamPhrasesMany,
-                 fires: clean.with(body: "Click here! Special offer, order now, money back, risk-free, act now, limited time, bonus.\n"),
+                 fires: clean.with(body: "Click here! Special offer, order now, money back, risk-free, act now, limited time, bonus, free gift.\n"),
                  quiet: clean.with(body: "Click here for a special offer, order now, money back guaranteed.\n")),
             Case(symbol: BuiltInSymbol.adultWords,
                  fires: clean.with(body: "Naked and horny, see our site.\n"),
@@ -330,6 +330,14 @@ final class ContentRulesTests: XCTestCase {
         XCTAssertEqual(report.hits.map(\.name), [IdentitySymbol.stampForged])
         XCTAssertEqual(report.score, 0)
         XCTAssertEqual(report.action, .accept)
+    }
+
+    func testUnsubscribeTextOfAListIsNoSpamPhrase() {
+        let body = "Special offer for members, order now, money back. To unsubscribe, use the link below.\n"
+        let withoutHeader = ContentRulesTests.clean.with(body: body)
+        let withHeader = withoutHeader.setting("List-Unsubscribe", "<mailto:leave@shop.example>")
+        XCTAssertTrue(withoutHeader.score().hits.contains { $0.name == BuiltInSymbol.spamPhrases })
+        XCTAssertFalse(withHeader.score().hits.contains { $0.name == BuiltInSymbol.spamPhrases })
     }
 
     func testScriptPathsInWritableFoldersAreToldFromSitesThatLiveThere() {

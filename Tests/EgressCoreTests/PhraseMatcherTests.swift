@@ -46,6 +46,13 @@ final class PhraseMatcherTests: XCTestCase {
         XCTAssertEqual(matches("free FREE Free gratis", words: ["free", "gratis"]), ["free", "gratis"])
     }
 
+    func testOverlappingPhrasesCountOnce() {
+        let words = ["limited time(?: only)?", "time only", "free", "free trial"]
+        XCTAssertEqual(matches("Limited time only: a free trial", words: words), ["Limited time only", "free trial"])
+        XCTAssertEqual(matches("limited time, time only", words: words), ["limited time", "time only"])
+        XCTAssertEqual(matches("期間限定で", words: [], unspaced: ["期間限定", "限定"]), ["期間限定"])
+    }
+
     func testScriptsWithoutSpaces() {
         XCTAssertEqual(matches("今すぐ無料で登録", words: [], unspaced: ["無料"]), ["無料"])
         XCTAssertEqual(matches("免费发票", words: [], unspaced: ["发票"]), ["发票"])
