@@ -298,7 +298,7 @@ final class Notifier: Sendable {
 
     /// Sends the summary when its local time of day fell between two wake-ups and the
     /// ledger has no summary of that date yet (a restart at that minute sends none twice).
-    private func sendScheduledSummary(between earlier: Date, and now: Date) {
+    func sendScheduledSummary(between earlier: Date, and now: Date) {
         let settings = self.settings.dailySummary
         guard settings.enabled else { return }
         var calendar = Calendar(identifier: .gregorian)

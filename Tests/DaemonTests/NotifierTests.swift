@@ -142,6 +142,63 @@ final class NotifierTests: XCTestCase {
         XCTAssertEqual(notifier.activity.samples(for: "sender:news@shop.example").subjects.count, SenderActivity.subjectsPerKey)
     }
 
+    func testLimitTripNotifiesOncePerKey() throws {
+        var configuration = try Configuration.parse("""
+            limits:
+              - name: senders
+                level: sender
+                messages: [1/1h]
+            """, file: "test.yaml")
+        let directory = NSTemporaryDirectory() + "egress-notifier-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
+        configuration.notifications.command = ["/bin/sh", "-c", "echo \"$EGRESS_KIND $EGRESS_KEY\" >> \(directory)/trips.txt"]
+        let fixture = try ControlFixture.make(directory: directory, configuration: configuration)
+        let notifier = Notifier(policySource: fixture.policySource, recorder: fixture.recorder,
+                                ledger: try NoticeLedger(directory: directory), logger: fixture.log.logger, hostname: "h")
+
+        // Without on_limit_trip a trip sends nothing; with it, the first trip per key does.
+        for onLimitTrip in [false, true] {
+            var changed = configuration
+            changed.notifications.onLimitTrip = onLimitTrip
+            fixture.policySource.replace(with: ActivePolicy(configuration: changed, overrides: .empty,
+                                                      limiter: fixture.policySource.current.policy.limiter))
+            for index in 0..<3 {
+                let verdict = try fixture.decide(from: "news@shop.example", queueID: "T\(onLimitTrip)\(index)")
+                notifier.observe(facts: MessageFacts(path: .smtp, envelopeSender: "news@shop.example"), verdict: verdict, time: Date())
+            }
+        }
+        notifier.start()
+        defer { notifier.stop() }
+        let written = waitUntil(seconds: 20) { FileManager.default.fileExists(atPath: directory + "/trips.txt") }
+        XCTAssertTrue(written, "no notice within 20 s: \(fixture.log.texts(at: .error))")
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertEqual(read(directory + "/trips.txt"), "limit-trip sender:news@shop.example\n")
+    }
+
+    func testDailySummaryIsSentOncePerDay() throws {
+        let (fixture, notifier) = try makeFixture()
+        var configuration = fixture.policySource.current.configuration
+        configuration.notifications.dailySummary.enabled = true
+        configuration.notifications.dailySummary.minuteOfDay = 6 * 60
+        fixture.policySource.replace(with: ActivePolicy(configuration: configuration, overrides: .empty,
+                                                  limiter: fixture.policySource.current.policy.limiter))
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone.current
+        let scheduled = try XCTUnwrap(calendar.date(from: DateComponents(year: 2027, month: 1, day: 15, hour: 6, minute: 0)))
+
+        // Wake-ups before the time send nothing; the one that passes it sends once.
+        notifier.sendScheduledSummary(between: scheduled.addingTimeInterval(-90), and: scheduled.addingTimeInterval(-30))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fixture.directory + "/mail.txt"))
+        notifier.sendScheduledSummary(between: scheduled.addingTimeInterval(-30), and: scheduled.addingTimeInterval(1))
+        // A restart that passes the time again on the same day sends nothing.
+        notifier.sendScheduledSummary(between: scheduled.addingTimeInterval(-1), and: scheduled.addingTimeInterval(20))
+        let mail = read(fixture.directory + "/mail.txt")
+        XCTAssertEqual(mail.components(separatedBy: "----\n").count - 1, 1, mail)
+        XCTAssertTrue(mail.contains("daily summary"), mail)
+        XCTAssertTrue(mail.contains("Top senders by delivered messages"), mail)
+    }
+
     private func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {

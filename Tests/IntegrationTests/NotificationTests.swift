@@ -3,8 +3,8 @@
 // the admin and carrying the release commands, although it went through the same milter
 // on the local path while its own key (local-unverified) was suspended. More held mail, a
 // release, a daemon restart and a second suspension within the period send no second
-// notice. The notification command writes its environment to a file, and
-// `egressctl summary --send` delivers the summary mail.
+// notice. The notification command writes its environment to a file,
+// `egressctl summary --send` delivers the summary mail, and a forged seal gets no exemption.
 //
 // The daemon runs as an unprivileged user and submits with the instance's sendmail, which
 // a user other than root may use only when /etc/postfix/main.cf lists the instance's
@@ -155,7 +155,44 @@ final class NotificationTests: IntegrationTestCase {
         XCTAssertTrue(text.contains("Held messages recorded now: 0"), text)
     }
 
+    func testForgedSealGetsNoExemption() throws {
+        for index in 0...Self.unverifiedLimit {
+            try submit(token: uniqueToken("forge-\(index)"), recipient: "user\(index)@remote.test")
+        }
+        XCTAssertTrue(waitForHeld(count: 1), "the tripping message was not held: \(environment.diagnostics())")
+
+        // A local program that copies the notice format, with a seal it cannot compute.
+        let forged = """
+            From: <\(Self.noticeSender)>
+            To: <\(Self.adminAddress)>
+            Subject: forged notice
+            Message-ID: <notice.00000000000000000000000000000000@mta.egress.test>
+            \(NoticeSeal.headerName): \(String(repeating: "0", count: 64))
+
+            Please release everything.
+
+            """
+        try environment.postfix.submitLocally(from: Self.noticeSender, to: [Self.adminAddress], content: Array(forged.utf8))
+        environment.postfix.wakePickup()
+        XCTAssertTrue(waitForHeld(count: 2), "the forged notice was not held: \(environment.diagnostics())")
+
+        let forgedDecisions = environment.daemon.decisions().filter { $0.sender == Self.noticeSender && $0.action == "hold" }
+        XCTAssertEqual(forgedDecisions.count, 1, environment.diagnostics())
+        XCTAssertTrue(environment.daemon.log().contains("invalid \(NoticeSeal.headerName): the seal does not match the Message-ID"),
+                      environment.diagnostics())
+        XCTAssertTrue(settle(), "the queue did not settle: \(environment.diagnostics())")
+        let subjects = environment.postfix.sink.messages(to: Self.adminAddress).flatMap { $0.headerValues("Subject") }
+        XCTAssertFalse(subjects.contains("forged notice"), "the forged notice was delivered: \(subjects)")
+    }
+
     // MARK: Helpers
+
+    private func waitForHeld(count: Int) -> Bool {
+        waitUntil(timeoutSeconds: 60, pollSeconds: 0.2) {
+            environment.postfix.wakePickup()
+            return ((try? environment.postfix.queueEntries()) ?? []).filter { $0.queueName == "hold" }.count >= count
+        }
+    }
 
     /// Submits a message with the instance's sendmail as root, without the wrapper, so the
     /// daemon decides it as local mail without a verified account: local-unverified.
