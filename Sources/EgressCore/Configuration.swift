@@ -139,6 +139,9 @@ public struct Configuration: Sendable, Equatable {
     /// Mail and command notices to the admin (the `notifications:` section); off by default.
     public var notifications = NotificationSettings()
 
+    /// The Prometheus metrics endpoint (the `metrics:` section); off by default.
+    public var metrics = MetricsSettings()
+
     /// The built-in defaults.
     public init() {}
 

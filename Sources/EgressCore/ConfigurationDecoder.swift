@@ -11,7 +11,7 @@
 enum ConfigurationKeys {
     static let top = ["listen", "socket", "user", "state_directory", "timeout", "fail_action",
                       "log_level", "paths", "identity", "headers", "replies", "senders", "limits_overrides", "limits",
-                      "control", "scoring", "notifications"]
+                      "control", "scoring", "notifications", "metrics"]
     static let socket = ["mode", "group"]
     static let control = ["socket", "mode", "group"]
     static let paths = ["local_daemon_names"]
@@ -102,6 +102,9 @@ struct ConfigurationDecoder {
         }
         if let node = top["notifications"] {
             configuration.notifications = try decodeNotifications(node)
+        }
+        if let node = top["metrics"] {
+            configuration.metrics = try decodeMetrics(node)
         }
         return configuration
     }

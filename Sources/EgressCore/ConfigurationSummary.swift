@@ -61,6 +61,7 @@ extension Configuration {
         lines.append("  group: \(YAMLText.scalar(control.socketGroup))")
         lines.append(contentsOf: scoringSummary())
         lines.append(contentsOf: notificationsSummary())
+        lines.append(contentsOf: metricsSummary())
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -5,6 +5,7 @@
 // reload finds the new file invalid. Exit status: 0 after a clean stop, 1 on a configuration or
 // start-up error, 2 on a usage error.
 import EgressCore
+import EgressMetrics
 import Foundation
 import Glibc
 import Milter
@@ -145,12 +146,15 @@ enum Daemon {
         // Before the milter socket, so a second daemon stops here, at the live control
         // socket, before libmilter replaces the first daemon's milter socket.
         let controlListener = try openControlSocket(configuration.control, account: account, logger: logger)
+        // Bound as root, so any port works; served once the limiter it reads is open.
+        let metricsListener = try openMetricsListener(configuration.metrics, logger: logger)
+        let metrics = DaemonMetrics(startTime: Date(), version: egressMilterVersion)
 
         // The policy needs the state store, which is opened only after the privileges are
         // gone; sessions start after that, in server.run().
         let policySlot = PolicySourceSlot()
         let notifierSlot = NotifierSlot()
-        let recorder = DecisionRecorder(logger: logger)
+        let recorder = DecisionRecorder(logger: logger, metrics: metrics)
         let server = MilterServer(
             configuration: milterConfiguration,
             log: { level, message in logger.log(level, message) },
@@ -188,7 +192,8 @@ enum Daemon {
         let heldMessages = try HeldMessageStore(directory: configuration.stateDirectory)
         let runtime = DaemonRuntime(
             startedAt: Date(), listen: configuration.listen, controlSocket: configuration.control.socketPath,
-            configurationSource: source, limitStorePath: limiter.storePath, heldStorePath: heldMessages.path)
+            configurationSource: source, limitStorePath: limiter.storePath, heldStorePath: heldMessages.path,
+            metrics: metrics)
         recorder.attach(heldStore: heldMessages, runtime: runtime)
         let notifier = startNotifier(configuration: configuration, policySource: policySource, recorder: recorder, logger: logger)
         notifierSlot.fill(with: notifier)
@@ -198,6 +203,8 @@ enum Daemon {
         let control = startControlServer(
             controlListener, policySource: policySource, recorder: recorder, runtime: runtime, notifier: notifier,
             options: options, logger: logger)
+        let metricsServer = try startMetricsServer(
+            metricsListener, settings: configuration.metrics, metrics: metrics, limiter: limiter, logger: logger)
         logger.notice("""
             starting egress-milter \(egressMilterVersion): listen=\(configuration.listen) \
             config=\(logValue(source)) user=\(currentUserName()) state=\(limiter.storePath ?? "memory") \
@@ -210,6 +217,7 @@ enum Daemon {
         try server.run()
 
         control?.stop()
+        metricsServer?.stop()
         notifier.stop()
         checkpoints.stop()
         do {
@@ -308,6 +316,7 @@ enum Daemon {
             ("timeout", fresh.timeoutSeconds != running.timeoutSeconds),
             ("fail_action", fresh.failAction != running.failAction),
             ("control", fresh.control != running.control),
+            ("metrics", fresh.metrics != running.metrics),
         ]
         for (key, changed) in restartOnly where changed {
             logger.warning("reload: a change of '\(key)' takes effect only after a restart")
@@ -320,6 +329,7 @@ enum Daemon {
         fresh.timeoutSeconds = running.timeoutSeconds
         fresh.failAction = running.failAction
         fresh.control = running.control
+        fresh.metrics = running.metrics
         // Root could read the key at start-up; the daemon's user usually cannot, so a key
         // that cannot be read now stays as it was.
         fresh.identity.stampKey = loadStampKey(fresh.identity.stampKeyFile, logger: logger, atStart: false)

@@ -1,11 +1,13 @@
 // The daemon's facts about itself for `egressctl status`: when it started, which
 // configuration is in force since when, how the last reload went, and whether its two state
 // stores write. The reload, checkpoint and session code report here; the control handler reads.
+// Reloads and store failures also count in the Prometheus metrics, when the daemon serves them.
 //
 // Thread-safe: one mutex around plain values. It never logs; the code that reports a failure
 // logs it.
 
 import EgressCore
+import EgressMetrics
 import Foundation
 import Synchronization
 
@@ -26,10 +28,13 @@ final class DaemonRuntime: Sendable {
     let listen: String
     let controlSocket: String
     private let state: Mutex<State>
+    /// The Prometheus counters; nil counts nothing.
+    private let metrics: DaemonMetrics?
 
     init(startedAt: Date, listen: String, controlSocket: String, configurationSource: String,
-         limitStorePath: String?, heldStorePath: String?) {
+         limitStorePath: String?, heldStorePath: String?, metrics: DaemonMetrics? = nil) {
         self.startedAt = startedAt
+        self.metrics = metrics
         self.listen = listen
         self.controlSocket = controlSocket
         state = Mutex(State(
@@ -53,10 +58,12 @@ final class DaemonRuntime: Sendable {
             state.reloads += 1
             state.reloadError = nil
         }
+        metrics?.recordReload(succeeded: true)
     }
 
     func reloadFailed(_ error: String) {
         state.withLock { $0.reloadError = error }
+        metrics?.recordReload(succeeded: false)
     }
 
     /// Marks a store healthy after a successful write.
@@ -76,6 +83,7 @@ final class DaemonRuntime: Sendable {
             store.error = error
             store.failedAt = time
         }
+        metrics?.recordStoreError(store: name)
     }
 
     private func updateStore(_ name: String, _ change: (inout StoreHealth) -> Void) {

@@ -5,8 +5,10 @@
 // It must never change what happens to the message: it runs after the verdict was applied,
 // and a failed write is logged (queue ID first) and marks the store unhealthy in status, while
 // the message stays held in Postfix's hold queue, where postsuper still reaches it.
+// It also counts each decision in the Prometheus metrics, when the daemon serves them.
 
 import EgressCore
+import EgressMetrics
 import Foundation
 import Synchronization
 
@@ -15,10 +17,13 @@ final class DecisionRecorder: Sendable {
     private let heldStore = Mutex<HeldMessageStore?>(nil)
     private let runtime = Mutex<DaemonRuntime?>(nil)
     private let logger: Logger
+    /// The Prometheus counters; nil counts nothing.
+    private let metrics: DaemonMetrics?
 
-    init(journal: DecisionJournal = DecisionJournal(), logger: Logger) {
+    init(journal: DecisionJournal = DecisionJournal(), logger: Logger, metrics: DaemonMetrics? = nil) {
         self.journal = journal
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Connects the store once it is open (after the daemon dropped root). Messages held
@@ -58,8 +63,26 @@ final class DecisionRecorder: Sendable {
         }
     }
 
-    /// Counts a message whose decision or its application failed.
-    func recordFailure() {
+    /// Counts a message whose decision or its application failed; a `StateStoreError` also
+    /// counts as an error of the limits store, the one a decision writes.
+    func recordFailure(_ error: (any Error)? = nil) {
         journal.recordFailure()
+        metrics?.recordDecisionFailure()
+        if error is StateStoreError {
+            metrics?.recordStoreError(store: DaemonRuntime.limitStoreName)
+        }
+    }
+
+    /// Counts a decided message in the metrics. `startedAt` is when its MAIL FROM arrived (nil
+    /// when unknown), so the latency runs to this call, at the end of the end-of-message
+    /// step; `bytes` are its header and body bytes.
+    func recordMetrics(facts: MessageFacts, verdict: Verdict, startedAt: ContinuousClock.Instant?, bytes: Int) {
+        guard let metrics else { return }
+        let seconds = startedAt.map { start in
+            let elapsed = ContinuousClock.now - start
+            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        }
+        metrics.recordDecision(path: facts.path, action: verdict.action, symbols: verdict.symbols,
+                               limitTrips: verdict.trippedLimits.map(\.rule), seconds: seconds, scannedBytes: bytes)
     }
 }

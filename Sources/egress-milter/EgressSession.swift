@@ -42,6 +42,8 @@ final class EgressSession: MilterSession {
     private var headers: [Header] = []
     private var headerBytes = 0
     private var bodyBytes = 0
+    /// When MAIL FROM arrived, the start of the decision latency in the metrics.
+    private var messageStartedAt: ContinuousClock.Instant?
     /// Decodes the content for scoring as headers and body chunks arrive; nil when scoring is off.
     private var scanner: MessageScanner?
 
@@ -67,6 +69,7 @@ final class EgressSession: MilterSession {
 
     func envelopeFrom(_ sender: String, arguments: [String], macros: Macros) throws -> Reply {
         resetMessage()
+        messageStartedAt = .now
         messageCount += 1
         envelopeSender = stripAngleBrackets(sender)
         saslLogin = macros["{auth_authen}"].flatMap { $0.isEmpty ? nil : $0 }
@@ -126,7 +129,7 @@ final class EgressSession: MilterSession {
         } catch {
             // The Milter library logs the error and answers with the fail action.
             logger.error("\(id): decision failed for \(facts.envelopeSender.isEmpty ? "<>" : facts.envelopeSender): \(error)")
-            recorder?.recordFailure()
+            recorder?.recordFailure(error)
             throw error
         }
 
@@ -136,7 +139,7 @@ final class EgressSession: MilterSession {
         } catch {
             active.policy.release(verdict)
             logger.error("\(id): applying action=\(verdict.action.rawValue) failed: \(error)")
-            recorder?.recordFailure()
+            recorder?.recordFailure(error)
             throw error
         }
 
@@ -152,6 +155,7 @@ final class EgressSession: MilterSession {
             logger.notice("\(id): suspended \(suspension.key): \(suspension.reason); identity=\(verdict.identity); its mail is held until released")
         }
         recorder?.record(facts: facts, verdict: verdict, time: Date())
+        recorder?.recordMetrics(facts: facts, verdict: verdict, startedAt: messageStartedAt, bytes: headerBytes + bodyBytes)
         if verdict.reason != Self.noticeReason {
             notifier?.observe(facts: facts, verdict: verdict, time: Date())
         }
@@ -240,6 +244,7 @@ final class EgressSession: MilterSession {
         headers = []
         headerBytes = 0
         bodyBytes = 0
+        messageStartedAt = nil
         scanner = nil
     }
 
