@@ -207,7 +207,7 @@ enum BuiltInRules {
         RuleDescription(name: BuiltInSymbol.advanceFee, weight: 3.0,
                         description: "advance-fee fraud wording (beneficiary, next of kin, millions to transfer), two phrases or more"),
         RuleDescription(name: BuiltInSymbol.spamPhrases, weight: 1.5, description: "bulk advertising wording, four phrases or more"),
-        RuleDescription(name: BuiltInSymbol.spamPhrasesMany, weight: 2.0, description: "bulk advertising wording, eight phrases or more"),
+        RuleDescription(name: BuiltInSymbol.spamPhrasesMany, weight: 2.0, description: "bulk advertising wording, six phrases or more"),
         RuleDescription(name: BuiltInSymbol.adultWords, weight: 2.5, description: "explicit adult wording, two words or more"),
         RuleDescription(name: BuiltInSymbol.adultWordsMany, weight: 1.5, description: "explicit adult wording, four words or more"),
         RuleDescription(name: BuiltInSymbol.subjectAdult, weight: 1.5, description: "explicit adult wording in the Subject"),

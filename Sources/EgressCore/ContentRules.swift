@@ -70,7 +70,7 @@ struct ContentRules {
 
     /// Phrase counts at which the counting rules fire.
     static let spamPhraseCount = 4
-    static let manySpamPhraseCount = 8
+    static let manySpamPhraseCount = 6
     static let advanceFeeCount = 2
     static let adultCount = 2
     static let pharmacyCount = 2
