@@ -250,7 +250,10 @@ final class EgressSession: MilterSession {
 
     /// The notice line for one decided message, queue ID first as Postfix writes its own lines.
     private func decisionLine(facts: MessageFacts, verdict: Verdict) -> String {
-        let symbols = verdict.symbols.joined(separator: ",")
+        // Each symbol with its weight, as rspamd logs them, so the log alone explains a score.
+        let symbols = verdict.scoring.map { report in
+            report.hits.map { "\($0.name)(\(ContentScorer.format($0.weight)))" }.joined(separator: ",")
+        } ?? verdict.symbols.joined(separator: ",")
         let score = String(format: "%.1f", verdict.score)
         return "\(facts.queueID ?? "NOQUEUE"): identity=\(verdict.identity) from=<\(facts.envelopeSender)>"
             + " nrcpt=\(facts.recipients.count) size=\(headerBytes + bodyBytes) score=\(score)"
