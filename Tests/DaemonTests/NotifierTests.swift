@@ -1,6 +1,7 @@
 // Tests for the notifier: the notice mail piped to sendmail with its arguments and seal,
 // one notice per key and period, the environment of the notification command, a command
-// that hangs, and notices queued from decided messages.
+// that hangs, a failing sendmail, notices queued from decided messages (suspensions and,
+// with on_limit_trip, limit trips), and the daily summary sent once per day.
 
 import EgressCore
 import Foundation
