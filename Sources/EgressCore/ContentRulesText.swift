@@ -77,14 +77,21 @@ extension ContentRules {
         }
         let textCharacters = input.visibleText.utf8.count { $0 > 0x20 }
         if scan.htmlImageCount > 0 && textCharacters < 200 {
-            hits.add(BuiltInSymbol.htmlImageOnly, detail: "\(scan.htmlImageCount) images, \(textCharacters) text bytes")
+            hits.add(BuiltInSymbol.htmlImageOnly,
+                     detail: "\(Self.counted(scan.htmlImageCount, "image")), \(Self.counted(textCharacters, "text byte"))")
             if scan.htmlImageCount >= 5 {
                 hits.add(BuiltInSymbol.htmlImageOnlyMany, detail: "\(scan.htmlImageCount) images")
             }
         }
         if scan.htmlWordSplits >= 3 {
-            hits.add(BuiltInSymbol.htmlSplitWords, detail: "\(scan.htmlWordSplits) split words")
+            // Each run of markup between two letters counts once, so V<b>I</b>AGRA counts twice.
+            hits.add(BuiltInSymbol.htmlSplitWords, detail: "\(scan.htmlWordSplits) places where markup splits a word")
         }
+    }
+
+    /// "1 image", "3 images": a count with its noun, for details.
+    static func counted(_ count: Int, _ noun: String) -> String {
+        count == 1 ? "1 \(noun)" : "\(count) \(noun)s"
     }
 
     /// Invisible text bytes from which HTML_HIDDEN_TEXT fires; newsletters hide a short
