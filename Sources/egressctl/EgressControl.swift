@@ -1,5 +1,6 @@
-// Dispatches egressctl's subcommands. Exit status for every command: 0 ok, 1 a finding (a
-// check failed, a message is spam, a key is suspended), 2 a usage or connection error.
+// Dispatches egressctl's subcommands. Exit status: 0 ok, 1 a finding (an invalid file for
+// check-config, spam for score, a suspended key for show), 2 a usage error, a daemon that
+// cannot be reached, or for score an unreadable or invalid file. `usage` lists each command's.
 import Foundation
 
 /// One subcommand: its name, a one-line summary for the command list, and its code.
@@ -35,7 +36,15 @@ enum EgressControl {
         Commands:
         \(subcommands.map { "  " + $0.name.padding(toLength: 14, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
 
-        Exit status: 0 ok, 1 a finding (invalid configuration, spam, suspended key), 2 usage or connection error.
+        Exit status of each command (its --help says more):
+          check-config  0 valid, 1 invalid or unreadable configuration, 2 usage error
+          score         0 no message reached its tag threshold, 1 at least one did,
+                        2 usage error, invalid or unreadable configuration, or unreadable message file
+          others        0 done, 1 a finding (show: the key is suspended; status: a failing
+                        store or a refused reload; reload: the new configuration was refused;
+                        release: postqueue or postsuper failed; summary --send: not sent; or
+                        the daemon could not carry out the request), 2 usage error or the
+                        daemon cannot be reached
         """
 
     static func main(arguments: [String]) -> Int32 {

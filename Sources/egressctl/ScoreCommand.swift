@@ -1,21 +1,26 @@
 // egressctl score FILE.eml... | -: scores messages offline with the scoring rules of a
 // configuration and prints, per message, the score, the thresholds, the action the score
 // asks for, and every symbol with its weight and the text that matched; --json for scripts.
+// The output shapes live in ScoreOutput.swift.
 //
-// It needs no daemon and changes nothing: each message is scored on its own, so the
-// campaign rules, which count traffic across messages, never fire here. Exit status 1 when
-// any message reaches its tag threshold, 0 when none does, 2 on a usage error or a file that
-// cannot be read.
+// It needs no daemon and changes nothing. Each message is scored on its own, so the campaign
+// rules, which count traffic across messages, never fire here. A configuration with
+// `scoring.enabled: false` is still scored, with a note, so the admin sees what the rules would
+// give. A file that cannot be read is reported and skipped, and the others are still scored.
+// Exit status 2 on a usage error, an invalid configuration or any unreadable file, else 1
+// when any message reaches its tag threshold, else 0.
 
 import EgressCore
 import Foundation
 
 private let scoreUsage = """
     Usage: egressctl score [options] FILE.eml... | -
+           egressctl score --list-rules [--json] [--config FILE]
 
     Scores each message (a file in RFC 5322 form; "-" reads one message from standard input)
-    and prints its score, the thresholds of its path, the action the score asks for, and every
-    symbol with its weight and the text that matched.
+    and prints the configuration used, then per message its score, the thresholds of its
+    path, the action the score asks for, and every symbol with its weight and the text that
+    matched. A file that cannot be read is named on standard error and skipped.
 
     Options:
       --config FILE     score with this configuration (default \(defaultConfigurationPath) when it
@@ -23,19 +28,27 @@ private let scoreUsage = """
       --path PATH       submission path whose thresholds apply: smtp (default) or local
       --sender ADDRESS  envelope sender (default: the Return-Path header, else the From address)
       --rcpt ADDRESS    envelope recipient; repeat for several (default: the To, Cc and Bcc addresses)
-      --json            print a JSON array with one object per message
-      --list-rules      print every symbol of the configuration (built-in and custom, without the
-                        disabled ones) with its weight and description, and exit
-      --help            print this help
+      --json            print a JSON array with one object per message (with --list-rules,
+                        one object per symbol)
+      --list-rules      print every symbol of the configuration, built-in and custom, with its
+                        weight and description, and mark the ones that never fire "off" with
+                        the setting that turns them off; takes no FILE
+      -h, --help        print this help
 
+    With scoring.enabled: false in the configuration the daemon scores nothing; egressctl
+    still scores the messages with the rules, and prints a note on standard error.
     Campaign symbols need traffic across messages and never fire here.
-    Exit status: 0 no message reached its tag threshold, 1 at least one did, 2 usage error or unreadable file.
+
+    Exit status: 0 no message reached its tag threshold, 1 at least one did, 2 a usage error,
+    an invalid or unreadable configuration, or a message file that could not be read (2 wins
+    over 1).
     """
 
 /// The options of one `score` run.
 private struct ScoreOptions {
     var configurationPath: String?
     var path = SubmissionPath.smtp
+    var pathWasGiven = false
     var sender: String?
     var recipients: [String] = []
     var json = false
@@ -68,6 +81,7 @@ private struct ScoreOptions {
                     throw ScoreUsageError(message: "invalid --path '\(name)'; expected smtp or local")
                 }
                 self.path = path
+                pathWasGiven = true
             case "--sender":
                 sender = try value(for: argument)
             case "--rcpt":
@@ -82,7 +96,20 @@ private struct ScoreOptions {
                 throw ScoreUsageError(message: "unknown option '\(argument)'")
             }
         }
-        if !help && !listRules && files.isEmpty {
+        guard !help else { return }
+
+        if listRules {
+            // The list comes from the configuration alone, so a FILE or an envelope would be
+            // ignored silently, which hides a mistake in the command line.
+            if let file = files.first {
+                throw ScoreUsageError(message: "--list-rules takes no FILE, got '\(file)'; score messages in a separate run")
+            }
+            if pathWasGiven || sender != nil || !recipients.isEmpty {
+                throw ScoreUsageError(message: "--list-rules takes no --path, --sender or --rcpt")
+            }
+            return
+        }
+        if files.isEmpty {
             throw ScoreUsageError(message: "expected at least one FILE.eml, or - for standard input")
         }
         if files.filter({ $0 == "-" }).count > 1 {
@@ -95,32 +122,12 @@ private struct ScoreUsageError: Error {
     var message: String
 }
 
-/// One scored message, as --json prints it.
-private struct ScoredMessage: Encodable {
-    struct Symbol: Encodable {
-        var name: String
-        var weight: Double
-        var description: String
-        var matched: String
-    }
-
-    var file: String
-    var path: String
-    var score: Double
-    var thresholds: [String: Double]
-    var action: String
-    var isSpam: Bool
-    var symbols: [Symbol]
-
-    enum CodingKeys: String, CodingKey {
-        case file, path, score, thresholds, action, isSpam = "is_spam", symbols
-    }
-}
-
 func scoreCommand(_ arguments: [String]) -> Int32 {
     let result = runScore(arguments) { FileHandle.standardInput.readDataToEndOfFile() }
     print(result.output, terminator: "")
     if !result.errors.isEmpty {
+        // The report first, so that the errors follow it in a terminal or a shared log.
+        fflush(nil)
         printToStandardError(result.errors)
     }
     return result.status
@@ -131,7 +138,7 @@ struct ScoreRun {
     var status: Int32
     /// Standard output: the report, or the JSON array.
     var output: String
-    /// Standard error: usage and file errors, without a final line break.
+    /// Standard error: notes, usage and file errors, one per line, without a final line break.
     var errors: String
 }
 
@@ -141,47 +148,61 @@ func runScore(_ arguments: [String], standardInput: () -> Data) -> ScoreRun {
     do {
         options = try ScoreOptions(arguments)
     } catch let problem as ScoreUsageError {
-        return ScoreRun(status: 2, output: "", errors: "egressctl score: \(problem.message); see egressctl score --help")
+        return ScoreRun(status: ExitStatus.usageOrConnection, output: "",
+                        errors: "egressctl score: \(problem.message); see egressctl score --help")
     } catch {
-        return ScoreRun(status: 2, output: "", errors: "egressctl score: \(error)")
+        return ScoreRun(status: ExitStatus.usageOrConnection, output: "", errors: "egressctl score: \(error)")
     }
     if options.help {
-        return ScoreRun(status: 0, output: scoreUsage + "\n", errors: "")
+        return ScoreRun(status: ExitStatus.ok, output: scoreUsage + "\n", errors: "")
     }
 
-    let configuration: Configuration
+    let source: ScoringSource
     do {
-        configuration = try scoringConfiguration(options.configurationPath)
+        source = try scoringSource(options.configurationPath)
     } catch {
-        return ScoreRun(status: 2, output: "", errors: "egressctl score: \(error)")
+        return ScoreRun(status: ExitStatus.usageOrConnection, output: "",
+                        errors: "egressctl score: \(error)")
     }
-    let policy = Policy(configuration: configuration)
-    if options.listRules {
-        return ScoreRun(status: 0, output: renderRules(policy.scorer.effectiveRules()), errors: "")
+    var errors: [String] = []
+    if !source.scoringEnabled {
+        errors.append("egressctl score: note: scoring.enabled is false in \(source.path ?? "the configuration"): "
+                      + "the daemon does not score mail; this output shows what its rules would do with scoring on")
     }
 
-    var output = ""
+    if options.listRules {
+        let rules = listedRules(source)
+        let output = options.json ? encodeScoreJSON(rules) : source.headerLine + "\n\n" + render(rules)
+        return ScoreRun(status: ExitStatus.ok, output: output, errors: errors.joined(separator: "\n"))
+    }
+
+    let policy = Policy(configuration: source.configuration)
+    var output = source.headerLine + "\n\n"
     var results: [ScoredMessage] = []
     var anySpam = false
+    var anyUnreadable = false
     for file in options.files {
         let bytes: [UInt8]
         if file == "-" {
             bytes = [UInt8](standardInput())
         } else {
             do {
-                bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+                bytes = try readWholeFile(file)
             } catch {
-                return ScoreRun(status: 2, output: output, errors: "egressctl score: cannot read \(file): \(error.localizedDescription)")
+                // One bad name in a batch must not hide the scores of the other files.
+                errors.append("egressctl score: \(error)")
+                anyUnreadable = true
+                continue
             }
         }
         let facts = MessageFacts(message: bytes, path: options.path, sender: options.sender,
                                  recipients: options.recipients.isEmpty ? nil : options.recipients,
-                                 limits: configuration.scoring.scanLimits)
+                                 limits: source.configuration.scoring.scanLimits)
         let now = Date()
         let resolution = policy.identityResolver.resolve(facts, now: now)
         let report = policy.scorer.score(facts, resolution: resolution, campaigns: nil, now: now)
         anySpam = anySpam || report.isSpam
-        let scored = ScoredMessage(report, file: file, path: options.path)
+        let scored = ScoredMessage(report, file: file, path: options.path, source: source)
         if options.json {
             results.append(scored)
         } else {
@@ -189,86 +210,31 @@ func runScore(_ arguments: [String], standardInput: () -> Data) -> ScoreRun {
         }
     }
     if options.json {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        if let data = try? encoder.encode(results) {
-            output = String(decoding: data, as: UTF8.self) + "\n"
-        }
+        output = encodeScoreJSON(results)
     }
-    return ScoreRun(status: anySpam ? 1 : 0, output: output, errors: "")
+
+    let status = anyUnreadable ? ExitStatus.usageOrConnection : (anySpam ? ExitStatus.finding : ExitStatus.ok)
+    return ScoreRun(status: status, output: output, errors: errors.joined(separator: "\n"))
 }
 
-/// The configuration named by --config; else the installed one when it exists; else the
-/// built-in defaults. Campaign counting is off, because files are scored one by one.
-private func scoringConfiguration(_ path: String?) throws -> Configuration {
+/// Loads the configuration named by --config, else the installed one when it exists, else
+/// the built-in defaults. The result scores with scoring turned on and campaign counting off
+/// (see `ScoringSource.configuration`), and keeps the file's own values beside that.
+private func scoringSource(_ path: String?) throws -> ScoringSource {
     var configuration: Configuration
+    var file: String?
     if let path {
         configuration = try Configuration.load(contentsOf: path)
+        file = path
     } else if FileManager.default.fileExists(atPath: defaultConfigurationPath) {
         configuration = try Configuration.load(contentsOf: defaultConfigurationPath)
+        file = defaultConfigurationPath
     } else {
         configuration = Configuration.defaults
     }
+    let scoringEnabled = configuration.scoring.enabled
+    let campaignEnabled = configuration.scoring.campaign.enabled
+    configuration.scoring.enabled = true
     configuration.scoring.campaign.enabled = false
-    return configuration
-}
-
-private extension ScoredMessage {
-    init(_ report: ScoreReport, file: String, path: SubmissionPath) {
-        var thresholds: [String: Double] = [:]
-        thresholds["tag"] = report.thresholds.tag
-        thresholds["hold"] = report.thresholds.hold
-        thresholds["reject"] = report.thresholds.reject
-        self.init(file: file, path: path.rawValue, score: report.score, thresholds: thresholds, action: report.action.rawValue,
-                  isSpam: report.isSpam,
-                  symbols: report.hits.map { Symbol(name: $0.name, weight: $0.weight, description: $0.description, matched: $0.detail) })
-    }
-}
-
-/// The text form, in the manner of `spamassassin -t`: a summary line, then one line per
-/// symbol with its weight, name, description and the matched text.
-private func render(_ message: ScoredMessage) -> String {
-    func format(_ value: Double?) -> String {
-        value.map { ContentScorer.format($0) } ?? "off"
-    }
-    var text = "\(message.file)\n"
-    text += "  score \(ContentScorer.format(message.score)), tag \(format(message.thresholds["tag"])), "
-        + "hold \(format(message.thresholds["hold"])), reject \(format(message.thresholds["reject"])) "
-        + "(\(message.path) path): \(message.action)\n"
-    guard !message.symbols.isEmpty else {
-        return text + "  no symbols\n\n"
-    }
-    let nameWidth = message.symbols.map(\.name.count).max() ?? 0
-    text += "   " + "pts".leftPadded(to: 6) + "  " + "symbol".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
-        + "  description: matched text\n"
-    for symbol in message.symbols {
-        let weight = formatWeight(symbol.weight).leftPadded(to: 6)
-        var line = "   \(weight)  \(symbol.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(symbol.description)"
-        if !symbol.matched.isEmpty {
-            line += ": \(symbol.matched)"
-        }
-        text += line + "\n"
-    }
-    return text + "\n"
-}
-
-private func renderRules(_ rules: [RuleDescription]) -> String {
-    let nameWidth = rules.map(\.name.count).max() ?? 0
-    var text = "   " + "pts".leftPadded(to: 6) + "  " + "symbol".padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  description\n"
-    for rule in rules {
-        let weight = formatWeight(rule.weight).leftPadded(to: 6)
-        text += "   \(weight)  \(rule.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(rule.description)\n"
-    }
-    return text
-}
-
-/// One decimal, or two when the weight needs them (0.75).
-private func formatWeight(_ weight: Double) -> String {
-    (weight * 10).rounded() == weight * 10 ? String(format: "%.1f", weight) : String(format: "%.2f", weight)
-}
-
-private extension String {
-    func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: " ", count: width - count) + self
-    }
+    return ScoringSource(configuration: configuration, path: file, scoringEnabled: scoringEnabled, campaignEnabled: campaignEnabled)
 }
