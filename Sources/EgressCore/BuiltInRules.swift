@@ -191,7 +191,7 @@ enum BuiltInRules {
         RuleDescription(name: BuiltInSymbol.htmlImageOnlyMany, weight: 1.0,
                         description: "HTML made of five images or more with almost no text, as image spam is"),
         RuleDescription(name: BuiltInSymbol.htmlSplitWords, weight: 2.0,
-                        description: "words split by invisible markup (VIA<b></b>GRA), three or more, to hide them from filters"),
+                        description: "markup that shows nothing between two letters of a word (VIA<b></b>GRA), at three places or more, to hide words from filters"),
         RuleDescription(name: BuiltInSymbol.htmlHiddenText, weight: 1.0,
                         description: "HTML text made invisible (white or tiny font, display:none), as filter-busting text is"),
         RuleDescription(name: BuiltInSymbol.textObfuscated, weight: 2.0,
