@@ -93,7 +93,7 @@ extension ConfigurationDecoder {
         var settings = MetricsSettings()
         let fields = try fields(of: node, at: "metrics", allowed: ConfigurationKeys.metrics)
         if let enabled = fields["enabled"] {
-            settings.enabled = try boolean(enabled, at: "metrics.enabled")
+            settings.enabled = try plainBoolean(enabled, at: "metrics.enabled")
         }
         if let listen = fields["listen"] {
             let text = try string(listen, at: "metrics.listen")
@@ -108,18 +108,6 @@ extension ConfigurationDecoder {
         return settings
     }
 
-    /// Returns a YAML 1.2 boolean; quoted text and YAML 1.1 words such as `yes` are rejected,
-    /// as in the other sections.
-    private func boolean(_ node: YAMLNode, at path: String) throws -> Bool {
-        if case .scalar(let text, isPlain: true) = node.content {
-            switch text {
-            case "true", "True", "TRUE": return true
-            case "false", "False", "FALSE": return false
-            default: break
-            }
-        }
-        throw error(at: node, key: path, "expected true or false, found \(node.kindDescription)")
-    }
 }
 
 extension MetricsSettings {

@@ -128,7 +128,7 @@ extension ConfigurationDecoder {
             settings.command = argv
         }
         if let trip = fields["on_limit_trip"] {
-            settings.onLimitTrip = try notificationBoolean(trip, at: "notifications.on_limit_trip")
+            settings.onLimitTrip = try plainBoolean(trip, at: "notifications.on_limit_trip")
         }
         if let period = fields["period"] {
             let text = try string(period, at: "notifications.period")
@@ -159,7 +159,7 @@ extension ConfigurationDecoder {
         var settings = DailySummarySettings()
         let fields = try fields(of: node, at: "notifications.daily_summary", allowed: NotificationKeys.dailySummary)
         if let enabled = fields["enabled"] {
-            settings.enabled = try notificationBoolean(enabled, at: "notifications.daily_summary.enabled")
+            settings.enabled = try plainBoolean(enabled, at: "notifications.daily_summary.enabled")
         }
         if let at = fields["at"] {
             let text = try string(at, at: "notifications.daily_summary.at")
@@ -192,13 +192,6 @@ extension ConfigurationDecoder {
         }
     }
 
-    /// Returns a YAML boolean; only plain `true` and `false` count.
-    private func notificationBoolean(_ node: YAMLNode, at path: String) throws -> Bool {
-        guard case .scalar(let text, isPlain: true) = node.content, text == "true" || text == "false" else {
-            throw error(at: node, key: path, "expected true or false, found \(node.kindDescription)")
-        }
-        return text == "true"
-    }
 }
 
 extension Configuration {
