@@ -10,14 +10,15 @@
 //
 // It must never touch the host's mail setup: every command gets `-C` with a generated file,
 // every queue, pid, status and alias file lies in the test's directory, and nothing listens
-// beyond 127.0.0.1. The daemon needs root to start. Sendmail logs only to syslog, which a test
-// machine may not run, so failures are explained by the queue listings and the milter's log.
+// beyond 127.0.0.1. Every sendmail run needs root, because it gets a UTS namespace with a
+// qualified host name (see SendmailTools.invocation). Sendmail logs only to syslog, which a
+// test machine may not run, so failures are explained by the queue listings and the milter's log.
 import Foundation
 import Glibc
 
 /// Paths in the private Sendmail root, and the other programs the instance needs.
 struct SendmailTools: Sendable {
-    /// Where Packaging/install-sendmail-root unpacks Sendmail unless told otherwise.
+    /// Where Packaging/install-sendmail-root unpacks Sendmail when given no other root.
     static let defaultRoot = "/opt/egress-sendmail"
 
     var root: String
@@ -57,16 +58,16 @@ struct SendmailTools: Sendable {
             root: root, sendmail: sendmail, configurationMacros: macros, m4: m4, smtpSink: smtpSink, unshare: unshare))
     }
 
-    /// The host name Sendmail sees: a fully qualified one, set in a UTS namespace.
+    /// The fully qualified host name of every private sendmail run, set in a UTS namespace.
     static let hostName = "mta.egress.test"
 
     /// Returns the program and arguments that run the private sendmail with `arguments`.
     ///
     /// Every sendmail run, not only the daemon, first qualifies the machine's host name. When
     /// that name has no dot and neither /etc/hosts nor DNS qualifies it, Sendmail logs "My
-    /// unqualified host name unknown" and sleeps 60 s before it reads any configuration. So
-    /// each run gets a UTS namespace of its own (unshare needs root) whose host name is
-    /// `hostName`; the host's own name does not change.
+    /// unqualified host name unknown" and sleeps 60 s (seen with strace on 8.17.1.9) before it
+    /// reads any configuration. So each run gets a UTS namespace of its own (unshare needs
+    /// root) whose host name is `hostName`. The host's own name does not change.
     func invocation(_ arguments: [String]) -> (executable: String, arguments: [String]) {
         let script = "hostname \(Self.hostName) && exec \"$0\" \"$@\""
         return (unshare, ["--uts", "--", "/bin/sh", "-c", script, sendmail] + arguments)
@@ -185,7 +186,7 @@ final class SendmailInstance {
         sink.stop()
     }
 
-    /// The daemon's pid: the first line of its pid file (the second is its command line).
+    /// Reads the daemon's pid from the first line of its pid file (the second is its command line).
     private func readDaemonPID() -> pid_t? {
         guard let text = try? String(contentsOfFile: pidPath, encoding: .utf8),
               let first = text.split(separator: "\n").first else { return nil }
@@ -225,7 +226,8 @@ final class SendmailInstance {
         """
     }
 
-    /// The MTA: two listeners, the milter, and every recipient relayed to the sink.
+    /// Returns the MTA's macro configuration: two listeners, the milter, and every recipient
+    /// relayed to the sink.
     private func mtaMacroConfiguration() -> String {
         var text = commonMacros + """
             define(`QUEUE_DIR', `\(queueDirectory)')dnl
@@ -250,9 +252,9 @@ final class SendmailInstance {
         return text
     }
 
-    /// The lines that connect the MTA to egress-milter, as Packaging/sendmail/egress-milter.mc
+    /// Returns the lines that connect the MTA to egress-milter, as Packaging/sendmail/egress-milter.mc
     /// shows them to admins. F=T tempfails mail while the milter is unreachable. The macro lists
-    /// are what the daemon asks for; it also sets them itself at negotiation.
+    /// are the ones the daemon requests, and it also sets them itself at negotiation.
     static func milterMacros(socket: String) -> String {
         """
         INPUT_MAIL_FILTER(`egress', `S=local:\(socket), F=T, T=C:10s;S:30s;R:30s;E:5m')dnl
@@ -264,7 +266,8 @@ final class SendmailInstance {
         """
     }
 
-    /// The MSP: relays every message over SMTP to the MTA's `localDaemonName` port.
+    /// Returns the MSP's macro configuration, which relays every message over SMTP to the
+    /// MTA's `localDaemonName` port.
     private func submitMacroConfiguration() -> String {
         commonMacros + """
             dnl The MSP refuses to run as root; Debian's smmsp account exists only where
@@ -325,7 +328,7 @@ final class SendmailInstance {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix(prefix) }
     }
 
-    /// Waits until neither the MTA's queue nor the client queue holds a queued (qf) message.
+    /// Waits until neither the MTA's queue nor the client queue contains a queued (qf) message.
     /// Quarantined (hf) messages stay. Returns false on timeout.
     func waitForEmptyQueue(timeoutSeconds: Double) -> Bool {
         waitUntil(timeoutSeconds: timeoutSeconds, pollSeconds: 0.25) {
@@ -339,9 +342,9 @@ final class SendmailInstance {
         return Self.parseQueueListing(result.standardOutput)
     }
 
-    /// Parses the listing of `sendmail -bp`: an entry starts at column 0 with the queue ID
+    /// Parses the listing of `sendmail -bp`. An entry starts at column 0 with the queue ID
     /// (followed by `*` while it is being delivered, or `X` when it is too big), then the
-    /// size, the date and the sender; indented lines carry the quarantine reason and the
+    /// size, the date and the sender. Indented lines carry the quarantine reason and the
     /// recipients. Header lines start with a tab, dashes or the queue path.
     static func parseQueueListing(_ text: String) -> [SendmailQueueEntry] {
         var entries: [SendmailQueueEntry] = []
@@ -374,7 +377,7 @@ struct SendmailLocalSubmitter: Sendable {
     }
 }
 
-/// The queue ID in Sendmail's reply to the final dot, "250 2.0.0 ID Message accepted for
+/// Returns the queue ID in Sendmail's reply to the final dot, "250 2.0.0 ID Message accepted for
 /// delivery": the first word after the enhanced status code.
 func sendmailQueueID(_ result: SMTPDeliveryResult) -> String? {
     guard result.outcome == .accepted, let text = result.reply?.lines.last else { return nil }
