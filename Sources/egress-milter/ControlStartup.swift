@@ -22,7 +22,7 @@ extension Daemon {
             logger.info("control socket disabled (control.socket is empty); egressctl status, show, suspend and release will not work")
             return nil
         }
-        let group = account == nil ? nil : try groupID(named: settings.socketGroup)
+        let group = try account.map { try groupID(named: settings.socketGroup, emptyMeans: $0, key: "control.group") }
         do {
             return try ControlListener.open(path: settings.socketPath, mode: settings.socketMode, group: group, owner: account)
         } catch {

@@ -132,7 +132,7 @@ enum Daemon {
                 logger.info("created state directory \(configuration.stateDirectory)")
             }
             if let socketPath = unixSocketPath(configuration.listen) {
-                let group = try groupID(named: configuration.socketGroup)
+                let group = try groupID(named: configuration.socketGroup, emptyMeans: user, key: "socket.group")
                 milterConfiguration.socketGroup = group
                 // Only the MTA's group may enter the directory and use the socket.
                 let directory = (socketPath as NSString).deletingLastPathComponent

@@ -25,10 +25,14 @@ struct Account {
     }
 }
 
-/// Looks a group up in the group database and returns its gid.
-func groupID(named name: String) throws -> gid_t {
+/// Looks a group up in the group database and returns its gid. An empty name gives the
+/// primary group of `account`, the user the daemon runs as. `key` names the setting.
+func groupID(named name: String, emptyMeans account: Account, key: String) throws -> gid_t {
+    if name.isEmpty {
+        return account.gid
+    }
     guard let entry = getgrnam(name) else {
-        throw StartupError(description: "group '\(name)' does not exist; create it or set 'socket.group' in the configuration")
+        throw StartupError(description: "group '\(name)' does not exist; create it or set '\(key)' in the configuration")
     }
     return entry.pointee.gr_gid
 }
