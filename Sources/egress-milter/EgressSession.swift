@@ -152,7 +152,7 @@ final class EgressSession: MilterSession {
 
         logger.notice(decisionLine(facts: facts, verdict: verdict))
         for suspension in verdict.newSuspensions {
-            logger.notice("\(id): suspended \(suspension.key): \(suspension.reason); identity=\(verdict.identity); its mail is held until released")
+            logger.notice("\(id): suspended \(logValue(suspension.key)): \(suspension.reason); identity=\(logValue(verdict.identity.description)); its mail is held until released")
         }
         recorder?.record(facts: facts, verdict: verdict, time: Date())
         recorder?.recordMetrics(facts: facts, verdict: verdict, startedAt: messageStartedAt, bytes: headerBytes + bodyBytes)
@@ -255,7 +255,7 @@ final class EgressSession: MilterSession {
             report.hits.map { "\($0.name)(\(ContentScorer.format($0.weight)))" }.joined(separator: ",")
         } ?? verdict.symbols.joined(separator: ",")
         let score = String(format: "%.1f", verdict.score)
-        return "\(facts.queueID ?? "NOQUEUE"): identity=\(verdict.identity) from=<\(facts.envelopeSender)>"
+        return "\(facts.queueID ?? "NOQUEUE"): identity=\(logValue(verdict.identity.description)) from=<\(facts.envelopeSender)>"
             + " nrcpt=\(facts.recipients.count) size=\(headerBytes + bodyBytes) score=\(score)"
             + " symbols=\(symbols) action=\(verdict.action.rawValue) reason=\(logValue(verdict.reason))"
             + " path=\(facts.path.rawValue)"
