@@ -1,5 +1,5 @@
-// The daemon's Prometheus metrics: counters of decisions, rule hits, limit trips, store errors
-// and reloads, and a histogram of decision latency. Sessions on libmilter's threads record
+// The daemon's Prometheus metrics: counters of decisions, rule hits, limit trips, store errors,
+// reloads and admin notices, and a histogram of decision latency. Sessions on libmilter's threads record
 // into one instance, and the HTTP thread renders it as text on each scrape.
 //
 // Recording takes one uncontended mutex and a few integer additions. A rendering copies the
@@ -46,6 +46,31 @@ public final class DaemonMetrics: Sendable {
         var scannedBytes: UInt64 = 0
         var reloads: UInt64 = 0
         var reloadFailures: UInt64 = 0
+        /// Indexed by `noticeIndex(kind:channel:result:)`.
+        var notices = Array(repeating: UInt64(0), count: NoticeKind.allCases.count * NoticeChannel.allCases.count
+            * NoticeResult.allCases.count)
+    }
+
+    /// The `kind` label of `egress_milter_notices_total`. The three label enums fix the
+    /// series to 18, so this metric needs no `maximumLabelValues` cap.
+    public enum NoticeKind: String, Sendable, CaseIterable {
+        case suspension
+        case limitTrip = "limit_trip"
+        case summary
+    }
+
+    /// The `channel` label: the notice mail, or the notification command.
+    public enum NoticeChannel: String, Sendable, CaseIterable {
+        case mail
+        case command
+    }
+
+    /// The `result` label: sent (sendmail or the command exited 0), failed (non-zero exit,
+    /// timeout, or the program could not be run), dropped (the notifier's queue was full).
+    public enum NoticeResult: String, Sendable, CaseIterable {
+        case sent
+        case failed
+        case dropped
     }
 
     private let state: Mutex<State>
@@ -108,6 +133,12 @@ public final class DaemonMetrics: Sendable {
                 Self.increment(&state.reloadFailures)
             }
         }
+    }
+
+    /// Counts one notice or summary on one channel with its result.
+    public func recordNotice(kind: NoticeKind, channel: NoticeChannel, result: NoticeResult) {
+        let index = Self.noticeIndex(kind: kind, channel: channel, result: result)
+        state.withLock { Self.increment(&$0.notices[index]) }
     }
 
     // MARK: Rendering
@@ -182,6 +213,18 @@ public final class DaemonMetrics: Sendable {
                       help: "Configuration reloads that failed and kept the running configuration.")
         writer.sample("egress_milter_config_reload_failures_total", value: snapshot.reloadFailures)
 
+        writer.family("egress_milter_notices_total", type: .counter,
+                      help: "Admin notices and daily summaries, by kind, channel (mail or command) and result (sent, failed or dropped).")
+        for kind in NoticeKind.allCases {
+            for channel in NoticeChannel.allCases {
+                for result in NoticeResult.allCases {
+                    writer.sample("egress_milter_notices_total",
+                                  labels: [("kind", kind.rawValue), ("channel", channel.rawValue), ("result", result.rawValue)],
+                                  value: snapshot.notices[Self.noticeIndex(kind: kind, channel: channel, result: result)])
+                }
+            }
+        }
+
         writer.family("egress_milter_start_time_seconds", type: .gauge,
                       help: "Start time of the daemon in seconds since the Unix epoch.")
         writer.sample("egress_milter_start_time_seconds", value: startTime)
@@ -208,6 +251,13 @@ public final class DaemonMetrics: Sendable {
         case .tempfail: actionIndex = 4
         }
         return pathIndex * Action.allCases.count + actionIndex
+    }
+
+    private static func noticeIndex(kind: NoticeKind, channel: NoticeChannel, result: NoticeResult) -> Int {
+        let kindIndex = NoticeKind.allCases.firstIndex(of: kind) ?? 0
+        let channelIndex = NoticeChannel.allCases.firstIndex(of: channel) ?? 0
+        let resultIndex = NoticeResult.allCases.firstIndex(of: result) ?? 0
+        return (kindIndex * NoticeChannel.allCases.count + channelIndex) * NoticeResult.allCases.count + resultIndex
     }
 
     /// Returns the index of the first bucket whose bound is at least `seconds`, or the

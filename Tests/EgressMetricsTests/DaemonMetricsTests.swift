@@ -1,6 +1,7 @@
 // Tests of the metrics registry and its exposition text: every family with HELP and TYPE,
 // counts by path and action, symbols and limit rules, escaped label values, cumulative
-// histogram buckets with _sum and _count, the label cap, and reload and store counters.
+// histogram buckets with _sum and _count, the label cap, reload and store counters, and the
+// notices counter.
 import EgressCore
 import EgressMetrics
 import XCTest
@@ -34,6 +35,7 @@ final class DaemonMetricsTests: XCTestCase {
             "egress_milter_config_reload_failures_total": "counter",
             "egress_milter_start_time_seconds": "gauge",
             "egress_milter_build_info": "gauge",
+            "egress_milter_notices_total": "counter",
         ]
         XCTAssertEqual(parsed.types, expected)
         XCTAssertEqual(Set(parsed.helps.keys), Set(expected.keys))
@@ -181,5 +183,22 @@ final class DaemonMetricsTests: XCTestCase {
         for (value, text) in cases {
             XCTAssertEqual(ExpositionWriter.format(value), text, "value \(value)")
         }
+    }
+
+    func testNoticesAreCountedByKindChannelAndResult() throws {
+        let metrics = makeMetrics()
+        let empty = try ParsedExposition(metrics.exposition(suspendedKeys: 0, trackedKeys: 0))
+        XCTAssertEqual(empty.samples.filter { $0.name == "egress_milter_notices_total" }.count, 18)
+        XCTAssertEqual(empty.value("egress_milter_notices_total", ["kind": "summary", "channel": "mail", "result": "failed"]), 0)
+
+        metrics.recordNotice(kind: .suspension, channel: .mail, result: .sent)
+        metrics.recordNotice(kind: .suspension, channel: .mail, result: .sent)
+        metrics.recordNotice(kind: .limitTrip, channel: .command, result: .failed)
+        metrics.recordNotice(kind: .summary, channel: .mail, result: .dropped)
+        let parsed = try ParsedExposition(metrics.exposition(suspendedKeys: 0, trackedKeys: 0))
+        XCTAssertEqual(parsed.value("egress_milter_notices_total", ["kind": "suspension", "channel": "mail", "result": "sent"]), 2)
+        XCTAssertEqual(parsed.value("egress_milter_notices_total", ["kind": "limit_trip", "channel": "command", "result": "failed"]), 1)
+        XCTAssertEqual(parsed.value("egress_milter_notices_total", ["kind": "summary", "channel": "mail", "result": "dropped"]), 1)
+        XCTAssertEqual(parsed.value("egress_milter_notices_total", ["kind": "suspension", "channel": "command", "result": "sent"]), 0)
     }
 }
