@@ -390,6 +390,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var suspendedKeys: Int
     public var heldMessages: Int
     public var stores: [StoreHealth]
+    /// Notices and summaries sent, failed and dropped since start; nil when the daemon
+    /// runs without the notifier.
+    public var notifications: NotificationHealth?
 
     public init(version: String, pid: Int32, startedAt: Date, uptimeSeconds: Int, configuration: String,
                 configurationLoadedAt: Date, reloads: Int, reloadError: String?, listen: String, controlSocket: String,
@@ -572,8 +575,9 @@ public struct TopReport: Codable, Sendable, Equatable {
 
 /// Result of summary.
 public struct SummaryReport: Codable, Sendable, Equatable {
-    /// The summary's plain text, as the mail carries it.
-    public var text: String
+    /// The summary's plain text, as the mail carries it. egressctl leaves it out of its
+    /// --json output, which has `summary` instead.
+    public var text: String?
     public var subject: String
     /// True when sendmail accepted the mail.
     public var sent: Bool
@@ -581,12 +585,16 @@ public struct SummaryReport: Codable, Sendable, Equatable {
     public var recipients: [String]
     /// Why the mail was not sent, when sending was requested.
     public var error: String?
+    /// The summary as data; nil when the notifier gave no reply in time.
+    public var summary: DailySummary?
 
-    public init(text: String, subject: String, sent: Bool, recipients: [String], error: String?) {
+    public init(text: String?, subject: String, sent: Bool, recipients: [String], error: String?,
+                summary: DailySummary? = nil) {
         self.text = text
         self.subject = subject
         self.sent = sent
         self.recipients = recipients
         self.error = error
+        self.summary = summary
     }
 }

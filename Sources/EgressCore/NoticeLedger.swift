@@ -1,6 +1,7 @@
 // The record of notices sent, in `notices.sqlite` under the state directory, so the rule
 // "at most one notice per key and kind within the period" holds across restarts, and a
-// daily summary goes out once per day even when the daemon restarts after sending it.
+// daily summary goes out once per day even when the daemon restarts after sending it. The
+// same file holds the history of suspensions for the summary (SuspensionHistory.swift).
 //
 // A claim is written before the notice is sent: a crash between the two loses that notice
 // rather than sending it twice. A failed send is not retried within the period (the caller
@@ -21,12 +22,20 @@ public final class NoticeLedger: Sendable {
     static let minimumRetentionSeconds = 2 * 86_400.0
 
     public let path: String
-    private let database: Mutex<SQLiteDatabase>
+    let database: Mutex<SQLiteDatabase>
+
+    /// Suspension events kept at most (`SuspensionHistory.maximumEvents`; tests use less).
+    let maximumSuspensionEvents: Int
 
     /// Opens or creates the database in `directory`. Throws `StateStoreError`.
-    public init(directory: String) throws {
+    public convenience init(directory: String) throws {
+        try self.init(directory: directory, maximumSuspensionEvents: SuspensionHistory.maximumEvents)
+    }
+
+    init(directory: String, maximumSuspensionEvents: Int) throws {
         let path = (directory as NSString).appendingPathComponent(Self.fileName)
         self.path = path
+        self.maximumSuspensionEvents = maximumSuspensionEvents
         let database = try SQLiteDatabase(path: path)
         try Self.prepare(database)
         self.database = Mutex(database)
@@ -46,6 +55,7 @@ public final class NoticeLedger: Sendable {
                 kind TEXT NOT NULL, key TEXT NOT NULL, sent_at REAL NOT NULL,
                 PRIMARY KEY (kind, key)) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS notices_by_time ON notices (sent_at);
+            \(SuspensionHistory.createTables)
             INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', '\(schemaVersion)');
             """, operation: "create the tables")
         let version = try database.singleText("SELECT value FROM meta WHERE name = 'schema'")

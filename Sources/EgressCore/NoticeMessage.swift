@@ -1,8 +1,10 @@
 // The text of the admin's notices and summaries, and the mail that carries them.
 //
 // A notice names the key, its account and script, why it was suspended (or which limit it
-// tripped), its counts against its limits, sample subjects and recipient domains, and the
-// exact egressctl commands to look at it and release it. The mail is plain UTF-8 text with
+// tripped and what now happens to its mail), its counts against its limits, sample subjects
+// and recipient domains, and the exact egressctl commands to look at it (and, for a
+// suspension, to release it), with `--socket` when the daemon's control socket is not
+// egressctl's default. Prose is wrapped at `wrapColumn`. The mail is plain UTF-8 text with
 // Date, Message-ID, From, To, Subject, MIME-Version and Content-Type. Every line stays within
 // RFC 5322's 998 octets. The body goes out as 8bit when every line fits, and as
 // quoted-printable (RFC 2045) when one does not (a command with a 4096-byte script path),
@@ -32,9 +34,19 @@ public struct SenderNotice: Sendable, Equatable {
     public var samples: SenderSamples
     /// The host name that the subject and text name.
     public var hostname: String
+    /// For a limit trip: the tripped rule's action, which the key's mail gets while the
+    /// window is full. Nil for a suspension.
+    public var tripAction: Action?
+    /// The daemon's control socket when it is not egressctl's default; the commands then
+    /// carry `--socket PATH`.
+    public var controlSocket: String?
+
+    /// Column at which prose lines are wrapped. Keys and commands stay whole on their own line.
+    public static let wrapColumn = 76
 
     public init(kind: Kind, key: String, identity: String, reason: String, time: Date, queueID: String?,
-                limits: [LimitUsage], samples: SenderSamples, hostname: String) {
+                limits: [LimitUsage], samples: SenderSamples, hostname: String, tripAction: Action? = nil,
+                controlSocket: String? = nil) {
         self.kind = kind
         self.key = key
         self.identity = identity
@@ -44,6 +56,8 @@ public struct SenderNotice: Sendable, Equatable {
         self.limits = limits
         self.samples = samples
         self.hostname = hostname
+        self.tripAction = tripAction
+        self.controlSocket = controlSocket
     }
 
     /// The local account, from an account or script key of the identity.
@@ -71,9 +85,14 @@ public struct SenderNotice: Sendable, Equatable {
         identity.split(separator: "<").map(String.init)
     }
 
-    public var releaseDeliverCommand: String { "egressctl release \(shellQuoted(key)) --deliver" }
-    public var releaseDeleteCommand: String { "egressctl release \(shellQuoted(key)) --delete" }
-    public var showCommand: String { "egressctl show \(shellQuoted(key))" }
+    public var releaseDeliverCommand: String { "egressctl release \(shellQuoted(key)) --deliver\(socketOption)" }
+    public var releaseDeleteCommand: String { "egressctl release \(shellQuoted(key)) --delete\(socketOption)" }
+    public var showCommand: String { "egressctl show \(shellQuoted(key))\(socketOption)" }
+
+    /// " --socket PATH" when the daemon's control socket is not egressctl's default.
+    private var socketOption: String {
+        controlSocket.map { " --socket \(shellQuoted($0))" } ?? ""
+    }
 
     /// The key's counts against its limits, one item per window:
     /// "accounts: 51/50 messages in 1h; accounts: 120/500 recipients in 1h".
@@ -99,11 +118,9 @@ public struct SenderNotice: Sendable, Equatable {
         var lines: [String] = []
         switch kind {
         case .suspension:
-            lines.append("egress-milter on \(hostname) suspended \(key). Every message of this key is held in")
-            lines.append("Postfix's hold queue until an admin releases it.")
+            lines += Self.wrap("egress-milter on \(hostname) suspended \(key). Every message of this key is held in Postfix's hold queue until an admin releases it.")
         case .limitTrip:
-            lines.append("\(key) on \(hostname) tripped a rate limit. It is not suspended; the limit's action")
-            lines.append("applies to its messages until the window has room again.")
+            lines += Self.wrap("\(key) on \(hostname) tripped a rate limit. The key is not suspended. \(tripConsequence)")
         }
         lines.append("")
         lines.append("Key:       \(key)")
@@ -137,11 +154,57 @@ public struct SenderNotice: Sendable, Equatable {
         lines.append("")
         lines.append("To look at the key, its recent decisions and its held messages:")
         lines.append("  \(showCommand)")
-        lines.append("To lift the suspension and deliver its held messages:")
-        lines.append("  \(releaseDeliverCommand)")
-        lines.append("To lift the suspension and delete its held messages:")
-        lines.append("  \(releaseDeleteCommand)")
+        switch kind {
+        case .suspension:
+            lines.append("To lift the suspension and deliver its held messages:")
+            lines.append("  \(releaseDeliverCommand)")
+            lines.append("To lift the suspension and delete its held messages:")
+            lines.append("  \(releaseDeleteCommand)")
+        case .limitTrip:
+            if tripAction == .hold {
+                lines += Self.wrap("To deliver the messages held for this key (the key stays unsuspended):")
+                lines.append("  \(releaseDeliverCommand)")
+            }
+            lines += Self.wrap("If the key trips its limits again, a rule with suspend_after or a hard window suspends it, and another notice follows.")
+        }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// What the tripped rule's action does to the key's mail until the window has room.
+    var tripConsequence: String {
+        switch tripAction {
+        case .tempfail, nil:
+            return "Until the window has room again, its new messages are refused with a temporary error (4xx), so well-behaved senders retry later."
+        case .hold:
+            return "Until the window has room again, its new messages are put in Postfix's hold queue and wait there for an admin."
+        case .reject:
+            return "Until the window has room again, its new messages are rejected with a permanent error (5xx) and bounce."
+        case .tag:
+            return "Its messages are still delivered, with the spam tag headers added, until the window has room again."
+        case .accept:
+            return "The rule lets its messages through; the trip is only reported."
+        }
+    }
+
+    /// Splits prose into lines of at most `wrapColumn` characters at spaces. A word longer
+    /// than that (a long key) gets a line of its own and is not cut.
+    static func wrap(_ text: String, width: Int = wrapColumn) -> [String] {
+        var lines: [String] = []
+        var current = ""
+        for word in text.split(separator: " ") {
+            if current.isEmpty {
+                current = String(word)
+            } else if current.count + 1 + word.count <= width {
+                current += " " + word
+            } else {
+                lines.append(current)
+                current = String(word)
+            }
+        }
+        if !current.isEmpty {
+            lines.append(current)
+        }
+        return lines
     }
 
     /// The environment variables of the notification command.
@@ -159,6 +222,7 @@ public struct SenderNotice: Sendable, Equatable {
             "EGRESS_SUBJECTS": samples.subjects.joined(separator: "\n"),
             "EGRESS_RECIPIENT_DOMAINS": samples.recipientDomains.joined(separator: " "),
             "EGRESS_HOSTNAME": hostname,
+            "EGRESS_ACTION": tripAction?.rawValue ?? "",
             "EGRESS_SHOW_COMMAND": showCommand,
             "EGRESS_RELEASE_COMMAND": releaseDeliverCommand,
             "EGRESS_DELETE_COMMAND": releaseDeleteCommand,

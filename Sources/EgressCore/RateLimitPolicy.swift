@@ -40,11 +40,15 @@ public struct TrippedLimit: Sendable, Equatable {
     public var rule: String
     /// "limit accounts: 50/1h exceeded for account:alice (51)".
     public var description: String
+    /// The rule's action on the message's path, which applies to the key's mail while the
+    /// window is full.
+    public var action: Action
 
-    public init(key: String, rule: String, description: String) {
+    public init(key: String, rule: String, description: String, action: Action) {
         self.key = key
         self.rule = rule
         self.description = description
+        self.action = action
     }
 }
 
@@ -169,7 +173,8 @@ extension Policy {
             let check = request.checks[trip.check]
             if !check.limit.shadow {
                 decision.trippedLimits.append(TrippedLimit(
-                    key: check.key, rule: check.limit.ruleName, description: describe(trip, request: request)))
+                    key: check.key, rule: check.limit.ruleName, description: describe(trip, request: request),
+                    action: check.limit.action(on: request.path)))
             }
             if let decisive = outcome.decisive, decisive.check == trip.check, outcome.suspension == nil,
                outcome.newSuspensions.isEmpty {

@@ -1,6 +1,9 @@
 // The sender details that notices and the daily summary report, collected in memory as
 // messages are decided. Per identity key it keeps the last few subjects, the recipient
-// domains, and hourly counts of the last day (messages, recipients, held, refused, trips).
+// domains, and hourly counts of the last day. A message is counted (messages, recipients,
+// held, refused) once, under its summary key (`summaryKey(of:)`), so the summary's rows add
+// up to the traffic and no message shows under four levels. A limit trip is counted under
+// the key that tripped, per rule.
 //
 // It is bounded, because every key of every message passes through it: at most
 // `subjectsPerKey` subjects of at most `maximumSubjectBytes`, `domainsPerKey` domains,
@@ -26,14 +29,15 @@ public struct SenderSamples: Sendable, Equatable {
 }
 
 /// A key's counts over a time span, for the daily summary.
-public struct SenderTotals: Sendable, Equatable {
+public struct SenderTotals: Codable, Sendable, Equatable {
     public var key: String
     public var messages = 0
     public var recipients = 0
     public var held = 0
     /// Messages rejected or tempfailed.
     public var refused = 0
-    /// Messages that tripped an enforcing limit of this key.
+    /// Messages that tripped an enforcing limit of this key (under any key, not only the
+    /// summary key).
     public var limitTrips = 0
 
     public init(key: String) {
@@ -53,6 +57,8 @@ public final class SenderActivity: Sendable {
     private struct Bucket {
         var hour: Int64
         var totals: SenderTotals
+        /// Trips of this key per rule name.
+        var tripsByRule: [String: Int] = [:]
     }
 
     private struct Entry {
@@ -78,13 +84,14 @@ public final class SenderActivity: Sendable {
         self.startedAt = startedAt
     }
 
-    /// Records one decided message under each of `keys`. `trippedKeys` are the keys whose
-    /// enforcing limits this message tripped.
+    /// Records one decided message: samples under each of `keys`, its counts under its
+    /// summary key, and each of `trips` under the key that tripped.
     public func record(keys: [String], subject: String?, recipients: [String], action: Action,
-                       trippedKeys: Set<String>, time: Date) {
+                       trips: [TrippedLimit], time: Date) {
         let subjectSample = subject.map(Self.sample)
         let domains = Self.domains(of: recipients)
         let hour = Int64((time.timeIntervalSince1970 / 3600).rounded(.down))
+        let countedKey = Self.summaryKey(of: keys)
         state.withLock { state in
             state.sequence &+= 1
             for key in keys {
@@ -99,18 +106,45 @@ public final class SenderActivity: Sendable {
                 for domain in domains where entry.domains.count < Self.domainsPerKey && !entry.domains.contains(domain) {
                     entry.domains.append(domain)
                 }
-                if entry.buckets.last?.hour != hour {
-                    entry.buckets.append(Bucket(hour: hour, totals: SenderTotals(key: key)))
-                    entry.buckets.removeAll { $0.hour <= hour - Int64(Self.hoursKept) }
+
+                let keyTrips = trips.filter { $0.key == key }
+                if key == countedKey || !keyTrips.isEmpty {
+                    if entry.buckets.last?.hour != hour {
+                        entry.buckets.append(Bucket(hour: hour, totals: SenderTotals(key: key)))
+                        entry.buckets.removeAll { $0.hour <= hour - Int64(Self.hoursKept) }
+                    }
+                    let last = entry.buckets.count - 1
+                    if key == countedKey {
+                        entry.buckets[last].totals.add(action: action, recipients: recipients.count)
+                    }
+                    if !keyTrips.isEmpty {
+                        entry.buckets[last].totals.limitTrips &+= 1
+                    }
+                    for rule in Set(keyTrips.map(\.rule)) {
+                        entry.buckets[last].tripsByRule[rule, default: 0] &+= 1
+                    }
                 }
-                let last = entry.buckets.count - 1
-                entry.buckets[last].totals.add(action: action, recipients: recipients.count, tripped: trippedKeys.contains(key))
                 state.entries[key] = entry
             }
             if state.entries.count > maximumKeys {
                 Self.dropIdleKeys(&state, keeping: maximumKeys)
             }
         }
+    }
+
+    /// Returns the key a message is counted under in the summary: the most specific key the
+    /// daemon verified (script, account or SASL login), else the client IP for SMTP mail or
+    /// local-unverified for local mail. The envelope sender and its domain come last,
+    /// because any client can write them. Nil for an empty list.
+    public static func summaryKey(of keys: [String]) -> String? {
+        let believed: Set<String> = [
+            IdentityLevel.script.rawValue, IdentityLevel.account.rawValue, IdentityLevel.login.rawValue,
+            IdentityLevel.ip.rawValue, IdentityLevel.localUnverified.rawValue,
+        ]
+        if let key = keys.first(where: { believed.contains(ControlProtocol.level(ofKey: $0)) }) {
+            return key
+        }
+        return keys.first { $0 != IdentityLevel.server.rawValue } ?? keys.first
     }
 
     /// Returns the key's samples; empty when it sent nothing since start or was dropped.
@@ -130,8 +164,25 @@ public final class SenderActivity: Sendable {
                 for bucket in entry.buckets where bucket.hour >= firstHour {
                     totals.merge(bucket.totals)
                 }
-                return totals.messages + totals.refused + totals.limitTrips > 0 ? totals : nil
+                return totals.messages + totals.held + totals.refused + totals.limitTrips > 0 ? totals : nil
             }
+        }
+    }
+
+    /// Returns the trips of the hours that started at or after `since`'s hour, per rule
+    /// name and key.
+    public func tripsByRule(since: Date) -> [String: [String: Int]] {
+        let firstHour = Int64((since.timeIntervalSince1970 / 3600).rounded(.down))
+        return state.withLock { state in
+            var trips: [String: [String: Int]] = [:]
+            for (key, entry) in state.entries {
+                for bucket in entry.buckets where bucket.hour >= firstHour {
+                    for (rule, count) in bucket.tripsByRule {
+                        trips[rule, default: [:]][key, default: 0] &+= count
+                    }
+                }
+            }
+            return trips
         }
     }
 
@@ -176,7 +227,7 @@ public final class SenderActivity: Sendable {
 }
 
 extension SenderTotals {
-    mutating func add(action: Action, recipients: Int, tripped: Bool) {
+    mutating func add(action: Action, recipients: Int) {
         switch action {
         case .accept, .tag:
             messages &+= 1
@@ -185,9 +236,6 @@ extension SenderTotals {
             held &+= 1
         case .reject, .tempfail:
             refused &+= 1
-        }
-        if tripped {
-            limitTrips &+= 1
         }
     }
 

@@ -88,7 +88,7 @@ final class ControlHandler: Sendable {
             }
         }
         let now = Date()
-        return StatusReport(
+        var report = StatusReport(
             version: egressMilterVersion, pid: getpid(), startedAt: runtime.startedAt,
             uptimeSeconds: max(0, Int(now.timeIntervalSince(runtime.startedAt))),
             configuration: runtime.configurationSource, configurationLoadedAt: runtime.configurationLoadedAt,
@@ -96,6 +96,8 @@ final class ControlHandler: Sendable {
             controlSocket: runtime.controlSocket, decided: recorder.journal.actionCounts,
             trackedKeys: limiter.trackedKeyCount, suspendedKeys: limiter.suspensions().count,
             heldMessages: heldCount, stores: runtime.stores)
+        report.notifications = notifier?.health
+        return report
     }
 
     func show(key: String) throws -> KeyReport {
@@ -173,6 +175,7 @@ final class ControlHandler: Sendable {
             // Only a release between the two calls removes it, and that was logged.
             throw ControlRequestError(description: "\(key) was released while it was being suspended")
         }
+        notifier?.recordSuspension(suspension, by: who)
         return SuspendReport(key: key, suspension: SuspensionReport(suspension), alreadySuspended: false)
     }
 
@@ -188,6 +191,7 @@ final class ControlHandler: Sendable {
                 logger.error("release of \(key) by \(who) failed: \(error); it stays suspended")
                 throw ControlRequestError(description: "cannot release \(key): \(error); it stays suspended")
             }
+            notifier?.recordRelease(key: key, at: policySource.clock.now(), by: who)
             logger.notice("released \(key) by \(who): suspended since \(Self.format(existing.since)) reason=\(logValue(existing.reason)); its counters start afresh")
         } else {
             logger.info("release of \(key) by \(who): it was not suspended")

@@ -18,7 +18,7 @@ final class DecisionRecorder: Sendable {
     private let runtime = Mutex<DaemonRuntime?>(nil)
     private let logger: Logger
     /// The Prometheus counters; nil counts nothing.
-    private let metrics: DaemonMetrics?
+    let metrics: DaemonMetrics?
 
     init(journal: DecisionJournal = DecisionJournal(), logger: Logger, metrics: DaemonMetrics? = nil) {
         self.journal = journal

@@ -11,10 +11,15 @@
 // mail comes back through the milter.
 //
 // Admin suspensions (`egressctl suspend`) send no notice: the admin who ran it knows, and
-// the log has a line for it. NOTE: settings are read per job, so a reload applies to the
-// next notice; the summary time is read at every wake-up.
+// the log has a line for it. Every suspension, by a rule or an admin, and every release is
+// written to the suspension history in the ledger's file, so the daily summary lists the
+// suspensions that began in its period, released ones included. Each mail and command run
+// is counted in `egress_milter_notices_total` and in the health that `egressctl status`
+// shows. NOTE: settings are read per job, so a reload applies to the next notice; the
+// summary time is read at every wake-up.
 
 import EgressCore
+import EgressMetrics
 import Foundation
 import Glibc
 import Synchronization
@@ -35,8 +40,18 @@ final class Notifier: Sendable {
     static let summaryKind = "daily-summary"
 
     enum Job: Sendable {
-        case notice(SenderNotice.Kind, key: String, reason: String, identity: String, queueID: String?, time: Date)
+        /// `action` is the tripped rule's action, for a limit trip.
+        case notice(SenderNotice.Kind, key: String, reason: String, action: Action?, identity: String, queueID: String?,
+                    time: Date)
         case summary(reply: SummaryReplySlot)
+
+        var metricKind: DaemonMetrics.NoticeKind {
+            switch self {
+            case .notice(.suspension, _, _, _, _, _, _): return .suspension
+            case .notice(.limitTrip, _, _, _, _, _, _): return .limitTrip
+            case .summary: return .summary
+            }
+        }
     }
 
     private struct Queue {
@@ -54,6 +69,7 @@ final class Notifier: Sendable {
     private let hostname: String
     private let queue = Mutex(Queue())
     private let condition = NSCondition()
+    private let healthState = Mutex(NotificationHealth())
 
     init(policySource: PolicySource, recorder: DecisionRecorder, ledger: NoticeLedger?, logger: Logger,
          seal: NoticeSeal = NoticeSeal(), activity: SenderActivity = SenderActivity(), hostname: String = Notifier.hostname()) {
@@ -78,20 +94,23 @@ final class Notifier: Sendable {
         let keys = verdict.identity.keys.map(\.description)
         let subject = facts.headers.last { $0.name.lowercased() == "subject" }.map { SenderActivity.decodeSubject($0.value) }
         activity.record(keys: keys, subject: subject, recipients: facts.recipients, action: verdict.action,
-                        trippedKeys: Set(verdict.trippedLimits.map(\.key)), time: time)
+                        trips: verdict.trippedLimits, time: time)
+        for suspension in verdict.newSuspensions {
+            recordSuspension(suspension, by: nil)
+        }
 
         let settings = self.settings
         guard settings.isEnabled else { return }
         let identity = verdict.identity.description
         for suspension in verdict.newSuspensions {
-            enqueue(.notice(.suspension, key: suspension.key, reason: suspension.reason, identity: identity,
+            enqueue(.notice(.suspension, key: suspension.key, reason: suspension.reason, action: nil, identity: identity,
                             queueID: facts.queueID, time: time))
         }
         guard settings.onLimitTrip else { return }
         let suspended = Set(verdict.newSuspensions.map(\.key))
         var seen = Set<String>()
         for trip in verdict.trippedLimits where !suspended.contains(trip.key) && seen.insert(trip.key).inserted {
-            enqueue(.notice(.limitTrip, key: trip.key, reason: trip.description, identity: identity,
+            enqueue(.notice(.limitTrip, key: trip.key, reason: trip.description, action: trip.action, identity: identity,
                             queueID: facts.queueID, time: time))
         }
     }
@@ -104,6 +123,7 @@ final class Notifier: Sendable {
                 if state.dropped % 100 == 1 {
                     logger.error("notification queue full (\(Self.maximumQueuedJobs) jobs); \(state.dropped) notices dropped so far")
                 }
+                countDropped(job)
                 return false
             }
             state.jobs.append(job)
@@ -161,8 +181,8 @@ final class Notifier: Sendable {
 
     private func perform(_ job: Job) {
         switch job {
-        case let .notice(kind, key, reason, identity, queueID, time):
-            sendNotice(kind: kind, key: key, reason: reason, identity: identity, queueID: queueID, time: time)
+        case let .notice(kind, key, reason, action, identity, queueID, time):
+            sendNotice(kind: kind, key: key, reason: reason, action: action, identity: identity, queueID: queueID, time: time)
         case let .summary(reply):
             let summary = makeSummary(now: Date())
             reply.fill(with: deliverSummary(summary))
@@ -171,7 +191,8 @@ final class Notifier: Sendable {
 
     // MARK: Notices
 
-    func sendNotice(kind: SenderNotice.Kind, key: String, reason: String, identity: String, queueID: String?, time: Date) {
+    func sendNotice(kind: SenderNotice.Kind, key: String, reason: String, action: Action? = nil, identity: String,
+                    queueID: String?, time: Date) {
         let settings = self.settings
         guard settings.isEnabled else { return }
         guard claim(kind: kind.rawValue, key: key, periodSeconds: settings.periodSeconds) else {
@@ -182,11 +203,12 @@ final class Notifier: Sendable {
         let notice = SenderNotice(
             kind: kind, key: key, identity: identity, reason: reason, time: time, queueID: queueID,
             limits: active.policy.limitUsage(for: key, now: policySource.clock.now()),
-            samples: activity.samples(for: key), hostname: hostname)
+            samples: activity.samples(for: key), hostname: hostname, tripAction: kind == .limitTrip ? action : nil,
+            controlSocket: Self.socketOption(active.configuration.control.socketPath))
 
         if !settings.mailTo.isEmpty {
             sendMail(subject: notice.subject, body: notice.body, to: settings.mailTo, settings: settings,
-                     description: "\(kind.rawValue) notice for \(key)")
+                     description: "\(kind.rawValue) notice for \(key)", kind: kind == .suspension ? .suspension : .limitTrip)
         }
         if !settings.command.isEmpty {
             runNotificationCommand(notice, settings: settings)
@@ -209,7 +231,7 @@ final class Notifier: Sendable {
     /// when sendmail exited 0.
     @discardableResult
     func sendMail(subject: String, body: String, to recipients: [String], settings: NotificationSettings,
-                  description: String) -> String? {
+                  description: String, kind: DaemonMetrics.NoticeKind) -> String? {
         // The sender's domain, when it has one, because a host name without a dot makes a
         // Message-ID that receivers and the scoring rules treat as broken.
         let domain = settings.mailFrom.split(separator: "@").dropFirst().last.map(String.init) ?? hostname
@@ -222,50 +244,128 @@ final class Notifier: Sendable {
         do {
             let result = try ChildProgram.run(program, arguments, environment: ChildProgram.baseEnvironment, input: message,
                                               timeoutSeconds: Double(settings.timeoutSeconds), maximumOutputBytes: Self.maximumOutputBytes)
-            if !result.output.isEmpty {
+            if !result.outputText.isEmpty {
                 logger.debug("\(program) output for the \(description): \(logValue(result.outputText))")
             }
             guard result.status == 0 else {
-                let problem = "\(program) exited with status \(result.status): \(result.outputText.prefix(300))"
+                let detail = result.failureDetail
+                let problem = "\(program) exited with status \(result.status)" + (detail.isEmpty ? "" : ": \(detail)")
                 logger.error("\(description) not sent: \(problem)")
+                countFailure(kind: kind, channel: .mail, problem: "\(description) not sent: \(problem)")
                 return problem
             }
             logger.notice("\(description) sent: to=\(recipients.joined(separator: ",")) message_id=\(sealed.messageID)")
+            countSent(kind: kind, channel: .mail)
             return nil
         } catch {
             logger.error("\(description) not sent: \(error)")
+            countFailure(kind: kind, channel: .mail, problem: "\(description) not sent: \(error)")
             return "\(error)"
         }
     }
 
     private func runNotificationCommand(_ notice: SenderNotice, settings: NotificationSettings) {
         let program = settings.command[0]
+        let kind: DaemonMetrics.NoticeKind = notice.kind == .suspension ? .suspension : .limitTrip
         var environment = ChildProgram.baseEnvironment
         environment.merge(notice.environment) { _, new in new }
         do {
             let result = try ChildProgram.run(program, Array(settings.command.dropFirst()), environment: environment, input: [],
                                               timeoutSeconds: Double(settings.timeoutSeconds), maximumOutputBytes: Self.maximumOutputBytes)
-            if !result.output.isEmpty {
+            if !result.outputText.isEmpty {
                 logger.debug("notification command \(program) output: \(logValue(result.outputText))")
             }
             if result.status == 0 {
                 logger.notice("\(notice.kind.rawValue) notice for \(notice.key) passed to \(program): exit status 0")
+                countSent(kind: kind, channel: .command)
             } else {
-                logger.error("notification command \(program) for \(notice.key) exited with status \(result.status)")
+                let detail = result.failureDetail
+                let problem = "notification command \(program) for \(notice.key) exited with status \(result.status)"
+                    + (detail.isEmpty ? "" : ": \(detail)")
+                logger.error(problem)
+                countFailure(kind: kind, channel: .command, problem: problem)
             }
         } catch {
-            logger.error("notification command \(program) for \(notice.key) failed: \(error)")
+            let problem = "notification command \(program) for \(notice.key) failed: \(error)"
+            logger.error(problem)
+            countFailure(kind: kind, channel: .command, problem: problem)
         }
+    }
+
+    // MARK: Counting
+
+    /// Counts of notices sent, failed and dropped since start, for `egressctl status`.
+    var health: NotificationHealth {
+        healthState.withLock { $0 }
+    }
+
+    private func countSent(kind: DaemonMetrics.NoticeKind, channel: DaemonMetrics.NoticeChannel) {
+        recorder.metrics?.recordNotice(kind: kind, channel: channel, result: .sent)
+        healthState.withLock { $0.sent &+= 1 }
+    }
+
+    private func countFailure(kind: DaemonMetrics.NoticeKind, channel: DaemonMetrics.NoticeChannel, problem: String) {
+        recorder.metrics?.recordNotice(kind: kind, channel: channel, result: .failed)
+        healthState.withLock { health in
+            health.failed &+= 1
+            health.lastFailureAt = Date()
+            health.lastFailure = String(problem.prefix(NotificationHealth.maximumFailureCharacters))
+        }
+    }
+
+    /// Counts a job the full queue refused, once per channel that would have carried it.
+    private func countDropped(_ job: Job) {
+        let settings = self.settings
+        var channels: [DaemonMetrics.NoticeChannel] = []
+        if case .summary = job {
+            channels = [.mail]
+        } else {
+            if !settings.mailTo.isEmpty { channels.append(.mail) }
+            if !settings.command.isEmpty { channels.append(.command) }
+        }
+        for channel in channels {
+            recorder.metrics?.recordNotice(kind: job.metricKind, channel: channel, result: .dropped)
+        }
+        healthState.withLock { $0.dropped &+= 1 }
+    }
+
+    // MARK: Suspension history
+
+    /// Records the beginning of a suspension in the history; `admin` is nil for a rule's
+    /// suspension. A failure is logged, never thrown: the suspension itself is in force.
+    func recordSuspension(_ suspension: Suspension, by admin: String?) {
+        guard let ledger else { return }
+        do {
+            try ledger.recordSuspension(suspension, by: admin)
+        } catch {
+            logger.error("cannot record the suspension of \(suspension.key) in the suspension history: \(error); the daily summary may miss it once released")
+        }
+    }
+
+    /// Records the release of a key's suspension in the history.
+    func recordRelease(key: String, at time: Date, by admin: String) {
+        guard let ledger else { return }
+        do {
+            try ledger.recordRelease(key: key, at: time, by: admin)
+        } catch {
+            logger.error("cannot record the release of \(key) in the suspension history: \(error); the daily summary may show it in force")
+        }
+    }
+
+    /// Returns the control socket path for egressctl commands, or nil when it is egressctl's
+    /// default (or disabled, when no command can reach the daemon anyway).
+    static func socketOption(_ path: String) -> String? {
+        path.isEmpty || path == ControlSettings().socketPath ? nil : path
     }
 
     // MARK: Summary
 
-    /// Builds the summary of the last 24 hours from the activity, the limiter and the
-    /// held-message store.
+    /// Builds the summary of the last 24 hours from the activity, the suspension history,
+    /// the limiter and the held-message store.
     func makeSummary(now: Date) -> DailySummary {
         let from = now.addingTimeInterval(-Self.summarySpanSeconds)
-        let limiter = policySource.current.policy.limiter
-        let suspensions = limiter.suspensions()
+        let active = policySource.current
+        let current = active.policy.limiter.suspensions()
         var held = 0
         var heldByKey: [String: Int] = [:]
         if let store = recorder.heldMessages {
@@ -278,9 +378,35 @@ final class Notifier: Sendable {
         }
         return DailySummary(
             hostname: hostname, from: from, to: now, countsSince: activity.startedAt > from ? activity.startedAt : nil,
-            senders: activity.totals(since: from),
-            newSuspensions: suspensions.filter { $0.since >= from }.sorted { $0.since < $1.since }.map(SuspensionReport.init),
-            suspendedKeys: suspensions.count, heldMessages: held, heldByKey: heldByKey)
+            senders: activity.totals(since: from), trips: activity.tripsByRule(since: from),
+            suspensions: suspensionEvents(since: from, current: current), suspendedNow: current.count,
+            heldMessages: held, heldByKey: heldByKey,
+            controlSocket: Self.socketOption(active.configuration.control.socketPath))
+    }
+
+    /// Returns the suspensions that began at or after `from`: the history's, plus those in
+    /// force that it lacks (begun while its file could not be written, or before the upgrade that
+    /// added it).
+    private func suspensionEvents(since from: Date, current: [Suspension]) -> [SuspensionEvent] {
+        var events: [SuspensionEvent] = []
+        if let ledger {
+            do {
+                events = try ledger.suspensionEvents(since: from)
+            } catch {
+                logger.error("the daily summary cannot read the suspension history: \(error); it lists only the suspensions in force")
+            }
+        }
+        for suspension in current where suspension.since >= from {
+            // The file stores seconds since 1970 as a double. The round trip through Date's
+            // own reference date can change the last bit, so times match within a millisecond.
+            let recorded = events.contains {
+                $0.key == suspension.key && abs($0.since.timeIntervalSince(suspension.since)) < 0.001
+            }
+            if !recorded {
+                events.append(SuspensionEvent(suspension))
+            }
+        }
+        return events
     }
 
     /// Mails a summary to the summary's recipients; returns the control reply.
@@ -289,11 +415,13 @@ final class Notifier: Sendable {
         let recipients = settings.dailySummary.mailTo.isEmpty ? settings.mailTo : settings.dailySummary.mailTo
         guard !recipients.isEmpty else {
             return SummaryReport(text: summary.body, subject: summary.subject, sent: false, recipients: [],
-                                 error: "no recipients: set notifications.daily_summary.mail_to or notifications.mail_to")
+                                 error: "no recipients: set notifications.daily_summary.mail_to or notifications.mail_to",
+                                 summary: summary)
         }
         let problem = sendMail(subject: summary.subject, body: summary.body, to: recipients, settings: settings,
-                               description: "daily summary")
-        return SummaryReport(text: summary.body, subject: summary.subject, sent: problem == nil, recipients: recipients, error: problem)
+                               description: "daily summary", kind: .summary)
+        return SummaryReport(text: summary.body, subject: summary.subject, sent: problem == nil, recipients: recipients,
+                             error: problem, summary: summary)
     }
 
     /// Sends the summary when its local time of day fell between two wake-ups and the
@@ -320,7 +448,8 @@ final class Notifier: Sendable {
     func summary(send: Bool) -> SummaryReport {
         guard send else {
             let summary = makeSummary(now: Date())
-            return SummaryReport(text: summary.body, subject: summary.subject, sent: false, recipients: [], error: nil)
+            return SummaryReport(text: summary.body, subject: summary.subject, sent: false, recipients: [], error: nil,
+                                 summary: summary)
         }
         let slot = SummaryReplySlot()
         enqueue(.summary(reply: slot))

@@ -62,5 +62,16 @@ func renderStatus(_ report: StatusReport) -> String {
         }
         table.append(["store \(store.name)", text])
     }
+    if let notices = report.notifications {
+        var text = "\(notices.sent) sent, \(notices.failed) failed, \(notices.dropped) dropped since start"
+        if let failure = notices.lastFailure {
+            text += "; last failure"
+            if let failedAt = notices.lastFailureAt {
+                text += " at \(formatTime(failedAt))"
+            }
+            text += ": \(failure)"
+        }
+        table.append(["notifications", text])
+    }
     return table.render()
 }

@@ -1,9 +1,12 @@
 // Tests for the notifier: the notice mail piped to sendmail with its arguments and seal,
-// one notice per key and period, the environment of the notification command, a command
-// that hangs, a failing sendmail, notices queued from decided messages (suspensions and,
-// with on_limit_trip, limit trips), and the daily summary sent once per day.
+// one notice per key and period, and the environment of the notification command (with
+// --socket for a control socket off the default). Also a command that hangs, a failing
+// sendmail or command quoted in the error line, the notices metric and status health, and
+// notices queued from decided messages (suspensions and, with on_limit_trip, limit trips).
+// Last, the daily summary sent once per day, and its suspensions released or repeated.
 
 import EgressCore
+import EgressMetrics
 import Foundation
 import XCTest
 
@@ -15,7 +18,8 @@ final class NotifierTests: XCTestCase {
     /// A fixture whose notifications use fake sendmail and command scripts that write into
     /// the fixture's directory.
     private func makeFixture(command: [String] = [], mailTo: [String] = ["admin@example.org"],
-                             timeoutSeconds: Int = 10) throws -> (ControlFixture, Notifier) {
+                             timeoutSeconds: Int = 10, controlSocket: String? = nil,
+                             metrics: DaemonMetrics? = nil) throws -> (ControlFixture, Notifier) {
         let directory = NSTemporaryDirectory() + "egress-notifier-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
@@ -29,9 +33,14 @@ final class NotifierTests: XCTestCase {
         ]
         configuration.notifications.command = command.map { $0.replacingOccurrences(of: "DIR", with: directory) }
         configuration.notifications.timeoutSeconds = timeoutSeconds
+        if let controlSocket {
+            configuration.control.socketPath = controlSocket.replacingOccurrences(of: "DIR", with: directory)
+        }
         let fixture = try ControlFixture.make(directory: directory, configuration: configuration)
         let ledger = try NoticeLedger(directory: directory)
-        let notifier = Notifier(policySource: fixture.policySource, recorder: fixture.recorder, ledger: ledger,
+        let recorder = DecisionRecorder(logger: fixture.log.logger, metrics: metrics)
+        recorder.attach(heldStore: fixture.heldStore, runtime: fixture.runtime)
+        let notifier = Notifier(policySource: fixture.policySource, recorder: recorder, ledger: ledger,
                                 logger: fixture.log.logger, hostname: "web1.example.org")
         return (fixture, notifier)
     }
@@ -104,7 +113,8 @@ final class NotifierTests: XCTestCase {
         let (fixture, notifier) = try makeFixture()
         var settings = fixture.policySource.current.configuration.notifications
         settings.sendmailCommand = ["/bin/sh", "-c", "echo 'fatal: no such queue' >&2; exit 75", "fake-sendmail"]
-        let problem = notifier.sendMail(subject: "s", body: "b\n", to: ["admin@example.org"], settings: settings, description: "test mail")
+        let problem = notifier.sendMail(subject: "s", body: "b\n", to: ["admin@example.org"], settings: settings,
+                                        description: "test mail", kind: .summary)
         XCTAssertNotNil(problem)
         XCTAssertTrue(fixture.log.texts(at: .error).contains { $0.contains("exited with status 75: fatal: no such queue") },
                       "\(fixture.log.texts(at: .error))")
@@ -197,7 +207,109 @@ final class NotifierTests: XCTestCase {
         let mail = read(fixture.directory + "/mail.txt")
         XCTAssertEqual(mail.components(separatedBy: "----\n").count - 1, 1, mail)
         XCTAssertTrue(mail.contains("daily summary"), mail)
-        XCTAssertTrue(mail.contains("Top senders by delivered messages"), mail)
+        XCTAssertTrue(mail.contains("Top senders (each message counted once"), mail)
+    }
+
+    func testFailingCommandErrorQuotesStandardError() throws {
+        let (fixture, notifier) = try makeFixture(
+            command: ["/bin/sh", "-c", "echo progress; printf 'pager down\\n\\033[1mretry\\n' >&2; exit 3"], mailTo: [])
+        notifier.sendNotice(kind: .suspension, key: "account:alice", reason: "r", identity: Self.identity, queueID: nil, time: Date())
+        let errors = fixture.log.texts(at: .error)
+        XCTAssertTrue(errors.contains { $0.hasSuffix("exited with status 3: pager down / ?[1mretry") }, "\(errors)")
+        XCTAssertEqual(notifier.health.failed, 1)
+        XCTAssertEqual(notifier.health.lastFailure?.contains("pager down"), true)
+    }
+
+    func testFailureDetailIsBounded() {
+        let detail = ChildProgram.Result.detail(of: Array(String(repeating: "x", count: 1000).utf8))
+        XCTAssertLessThanOrEqual(detail.utf8.count, ChildProgram.Result.maximumDetailBytes + 3)
+        XCTAssertEqual(ChildProgram.Result.detail(of: Array("\n\n  \n".utf8)), "")
+    }
+
+    func testNoticesAreCountedInMetricsAndHealth() throws {
+        let metrics = DaemonMetrics(startTime: Date(), version: "test")
+        let (fixture, notifier) = try makeFixture(command: ["/bin/sh", "-c", "exit 1"], metrics: metrics)
+        notifier.sendNotice(kind: .suspension, key: "account:alice", reason: "r", identity: Self.identity, queueID: nil, time: Date())
+        // Without the worker the queue fills up, and the job beyond it is dropped.
+        for index in 0...Notifier.maximumQueuedJobs {
+            notifier.enqueue(.notice(.limitTrip, key: "account:u\(index)", reason: "r", action: .tempfail, identity: "account:u<server",
+                                     queueID: nil, time: Date()))
+        }
+
+        let text = metrics.exposition(suspendedKeys: 0, trackedKeys: 0)
+        let expected = [
+            #"egress_milter_notices_total{kind="suspension",channel="mail",result="sent"} 1"#,
+            #"egress_milter_notices_total{kind="suspension",channel="command",result="failed"} 1"#,
+            #"egress_milter_notices_total{kind="limit_trip",channel="mail",result="dropped"} 1"#,
+            #"egress_milter_notices_total{kind="limit_trip",channel="command",result="dropped"} 1"#,
+            #"egress_milter_notices_total{kind="summary",channel="mail",result="sent"} 0"#,
+        ]
+        for line in expected {
+            XCTAssertTrue(text.contains(line + "\n"), "the exposition lacks \(line)")
+        }
+        let handler = ControlHandler(policySource: fixture.policySource, recorder: fixture.recorder, runtime: fixture.runtime,
+                                     logger: fixture.log.logger, notifier: notifier,
+                                     reload: { ReloadReport(succeeded: true, configuration: "test") })
+        let health = try XCTUnwrap(handler.status().notifications)
+        XCTAssertEqual(health.sent, 1)
+        XCTAssertEqual(health.failed, 1)
+        XCTAssertEqual(health.dropped, 1)
+        XCTAssertNotNil(health.lastFailureAt)
+    }
+
+    func testCommandsNameTheControlSocket() throws {
+        let (fixture, notifier) = try makeFixture(command: ["/bin/sh", "-c", "env > DIR/env.txt"], mailTo: [],
+                                                  controlSocket: "DIR/control.sock")
+        notifier.sendNotice(kind: .suspension, key: "account:alice", reason: "r", identity: Self.identity, queueID: nil, time: Date())
+        let environment = read(fixture.directory + "/env.txt")
+        let option = "--socket \(fixture.directory)/control.sock"
+        XCTAssertTrue(environment.contains("EGRESS_RELEASE_COMMAND=egressctl release account:alice --deliver \(option)\n"), environment)
+        XCTAssertTrue(environment.contains("EGRESS_SHOW_COMMAND=egressctl show account:alice \(option)\n"), environment)
+        XCTAssertEqual(Notifier.socketOption(ControlSettings().socketPath), nil)
+        XCTAssertEqual(Notifier.socketOption(""), nil)
+    }
+
+    func testSummaryListsReleasedAndRepeatedSuspensions() throws {
+        var configuration = try Configuration.parse("""
+            limits:
+              - name: senders
+                level: sender
+                messages: [1/1h hard]
+            """, file: "test.yaml")
+        let directory = NSTemporaryDirectory() + "egress-notifier-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
+        configuration.notifications.mailTo = []
+        let fixture = try ControlFixture.make(directory: directory, configuration: configuration)
+        let notifier = Notifier(policySource: fixture.policySource, recorder: fixture.recorder,
+                                ledger: try NoticeLedger(directory: directory), logger: fixture.log.logger, hostname: "h")
+        let handler = ControlHandler(policySource: fixture.policySource, recorder: fixture.recorder, runtime: fixture.runtime,
+                                     logger: fixture.log.logger, notifier: notifier,
+                                     reload: { ReloadReport(succeeded: true, configuration: "test") })
+
+        // A rule suspends the sender, and an admin releases it within the day.
+        for index in 0..<2 {
+            let verdict = try fixture.decide(from: "news@shop.example", queueID: "S\(index)")
+            notifier.observe(facts: MessageFacts(path: .smtp, envelopeSender: "news@shop.example"), verdict: verdict, time: Date())
+        }
+        _ = try handler.release(key: "sender:news@shop.example", by: "uid 0 (root)")
+        // An admin suspends another key three times, releasing it twice.
+        for round in 0..<3 {
+            _ = try handler.suspend(key: "account:bob", reason: "round \(round)", by: "uid 1000 (carol)")
+            if round < 2 {
+                _ = try handler.release(key: "account:bob", by: "uid 1000 (carol)")
+            }
+        }
+
+        let summary = notifier.makeSummary(now: Date())
+        XCTAssertEqual(summary.suspensions.map(\.key), ["sender:news@shop.example", "account:bob", "account:bob", "account:bob"])
+        XCTAssertEqual(summary.suspensions.map(\.isInForce), [false, false, false, true])
+        XCTAssertEqual(summary.suspensions.first?.rule, "senders")
+        XCTAssertEqual(summary.suspensions.first?.releasedBy, "uid 0 (root)")
+        XCTAssertEqual(summary.suspensions.last?.suspendedBy, "uid 1000 (carol)")
+        XCTAssertEqual(summary.suspendedNow, 1)
+        XCTAssertTrue(summary.subject.contains("4 new suspensions"), summary.subject)
+        XCTAssertTrue(summary.body.contains("released "), summary.body)
     }
 
     private func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {

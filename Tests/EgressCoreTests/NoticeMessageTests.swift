@@ -1,5 +1,6 @@
-// Tests for the notice text, its mail headers and line lengths, the command's environment,
-// the sender samples behind it, and the daily summary.
+// Tests for the notice text (suspension and limit trip, wrapped prose, the --socket option),
+// its mail headers and line lengths, the command's environment, and the sender samples and
+// counts behind notices and the daily summary.
 
 import Foundation
 import XCTest
@@ -8,7 +9,8 @@ import XCTest
 final class NoticeMessageTests: XCTestCase {
     private static let script = "/home/alice/public_html/wp-content/uploads/x.php"
 
-    private func makeNotice(key: String = "script:alice:\(script)", kind: SenderNotice.Kind = .suspension) -> SenderNotice {
+    private func makeNotice(key: String = "script:alice:\(script)", kind: SenderNotice.Kind = .suspension,
+                            tripAction: Action? = nil, controlSocket: String? = nil) -> SenderNotice {
         let usage = LimitUsage(
             rule: "accounts", level: "account", shadow: false, smtpAction: "tempfail", localAction: "hold",
             overridesTable: nil, exempt: [], maximumRecipients: nil,
@@ -20,7 +22,7 @@ final class NoticeMessageTests: XCTestCase {
             limits: [usage],
             samples: SenderSamples(subjects: ["Your parcel", "Verify your account", "Grüße"],
                                    recipientDomains: ["example.net", "example.com"]),
-            hostname: "web1.example.org")
+            hostname: "web1.example.org", tripAction: tripAction, controlSocket: controlSocket)
     }
 
     func testBodyNamesEverythingTheAdminNeeds() {
@@ -121,7 +123,7 @@ final class NoticeMessageTests: XCTestCase {
         for index in 0..<10 {
             activity.record(keys: ["account:alice", "server"], subject: "subject \(index)",
                             recipients: (0..<5).map { "user@domain\(index)-\($0).example" }, action: .accept,
-                            trippedKeys: [], time: time)
+                            trips: [], time: time)
         }
         let samples = activity.samples(for: "account:alice")
         XCTAssertEqual(samples.subjects, ["subject 7", "subject 8", "subject 9"])
@@ -140,7 +142,7 @@ final class NoticeMessageTests: XCTestCase {
         let time = Date(timeIntervalSince1970: 1_800_000_000)
         for index in 0..<30 {
             activity.record(keys: ["account:user\(index)"], subject: nil, recipients: ["a@b.example"], action: .accept,
-                            trippedKeys: [], time: time)
+                            trips: [], time: time)
         }
         let keys = Set(activity.totals(since: time).map(\.key))
         XCTAssertLessThanOrEqual(keys.count, 10)
@@ -151,11 +153,11 @@ final class NoticeMessageTests: XCTestCase {
         let activity = SenderActivity()
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         let old = now.addingTimeInterval(-30 * 3600)
-        activity.record(keys: ["account:alice"], subject: nil, recipients: ["a@x.example"], action: .accept, trippedKeys: [], time: old)
+        activity.record(keys: ["account:alice"], subject: nil, recipients: ["a@x.example"], action: .accept, trips: [], time: old)
         activity.record(keys: ["account:alice"], subject: nil, recipients: ["a@x.example", "b@x.example"], action: .accept,
-                        trippedKeys: [], time: now.addingTimeInterval(-3600))
+                        trips: [], time: now.addingTimeInterval(-3600))
         activity.record(keys: ["account:alice"], subject: nil, recipients: ["a@x.example"], action: .hold,
-                        trippedKeys: ["account:alice"], time: now)
+                        trips: [TrippedLimit(key: "account:alice", rule: "accounts", description: "d", action: .hold)], time: now)
         let totals = activity.totals(since: now.addingTimeInterval(-86_400))
         XCTAssertEqual(totals.count, 1)
         XCTAssertEqual(totals.first?.messages, 1)
@@ -164,35 +166,102 @@ final class NoticeMessageTests: XCTestCase {
         XCTAssertEqual(totals.first?.limitTrips, 1)
     }
 
-    // MARK: Summary
+    // MARK: Limit trips, wrapping and the control socket
 
-    func testSummaryListsSendersTripsSuspensionsAndHeld() {
-        var alice = SenderTotals(key: "account:alice")
-        alice.messages = 40
-        alice.limitTrips = 3
-        var bob = SenderTotals(key: "account:bob")
-        bob.messages = 7
-        var server = SenderTotals(key: "server")
-        server.messages = 47
-        let now = Date(timeIntervalSince1970: 1_800_000_000)
-        let summary = DailySummary(
-            hostname: "web1.example.org", from: now.addingTimeInterval(-86_400), to: now, countsSince: nil,
-            senders: [bob, server, alice],
-            newSuspensions: [SuspensionReport(Suspension(key: "account:alice", reason: "limit accounts: hard", since: now))],
-            suspendedKeys: 2, heldMessages: 12, heldByKey: ["account:alice": 12, "server": 12])
-        let body = summary.body
-        let aliceLine = body.range(of: "  account:alice  40 ")
-        let bobLine = body.range(of: "  account:bob  7 ")
-        XCTAssertNotNil(aliceLine, body)
-        XCTAssertNotNil(bobLine, body)
-        if let aliceLine, let bobLine {
-            XCTAssertLessThan(aliceLine.lowerBound, bobLine.lowerBound, "senders are not ordered by messages")
+    func testTripNoticeSaysWhatHappensToTheMail() {
+        let cases: [(Action, String)] = [
+            (.tempfail, "refused with a temporary error"),
+            (.hold, "put in Postfix's hold queue"),
+            (.reject, "rejected with a permanent error"),
+            (.tag, "still delivered, with the spam tag headers"),
+        ]
+        for (action, expected) in cases {
+            let body = makeNotice(key: "account:alice", kind: .limitTrip, tripAction: action).body
+            let prose = body.components(separatedBy: "\n\n")[0].replacingOccurrences(of: "\n", with: " ")
+            XCTAssertTrue(prose.contains("The key is not suspended."), "\(action): \(prose)")
+            XCTAssertTrue(prose.contains(expected), "\(action): \(prose)")
+            XCTAssertTrue(body.contains("  egressctl show account:alice\n"), "\(action): \(body)")
+            XCTAssertFalse(body.contains("lift the suspension"), "\(action): a trip notice offers to lift a suspension:\n\(body)")
+            XCTAssertFalse(body.contains("--delete"), "\(action): \(body)")
         }
-        XCTAssertFalse(body.contains("  server  47"), "the server key is listed as a sender")
-        XCTAssertTrue(body.contains("Limit trips by key:\n  account:alice  3"), body)
-        XCTAssertTrue(body.contains("New suspensions: 1 (keys suspended now: 2)"), body)
-        XCTAssertTrue(body.contains("Held messages recorded now: 12\n  account:alice  12"), body)
-        XCTAssertTrue(summary.subject.contains("1 new suspensions, 12 held"))
+        // Only held mail has something to release.
+        XCTAssertTrue(makeNotice(key: "account:alice", kind: .limitTrip, tripAction: .hold).body
+            .contains("egressctl release account:alice --deliver"))
+        XCTAssertFalse(makeNotice(key: "account:alice", kind: .limitTrip, tripAction: .tempfail).body
+            .contains("egressctl release"))
+    }
+
+    func testSuspensionNoticeOffersReleaseCommands() {
+        let body = makeNotice(key: "account:alice").body
+        XCTAssertTrue(body.contains("To lift the suspension and deliver its held messages:\n  egressctl release account:alice --deliver\n"), body)
+        XCTAssertTrue(body.contains("To lift the suspension and delete its held messages:\n  egressctl release account:alice --delete\n"), body)
+        XCTAssertFalse(body.contains("not suspended"), body)
+    }
+
+    func testProseLinesAreWrapped() {
+        let longKey = "script:alice:/home/alice/public_html/wp-content/uploads/2024/07/cache/x.php"
+        for kind in SenderNotice.Kind.allCases {
+            let body = makeNotice(key: longKey, kind: kind, tripAction: .tempfail).body
+            let prose = body.components(separatedBy: "\n\n")[0].split(separator: "\n")
+            XCTAssertGreaterThan(prose.count, 1, "\(kind): \(body)")
+            for line in prose where line != Substring(longKey) && !line.contains(longKey) {
+                XCTAssertLessThanOrEqual(line.count, SenderNotice.wrapColumn, "\(kind): '\(line)'")
+            }
+        }
+        XCTAssertEqual(SenderNotice.wrap("aaa bbb ccc", width: 7), ["aaa bbb", "ccc"])
+        XCTAssertEqual(SenderNotice.wrap("a \(String(repeating: "k", count: 20)) b", width: 10),
+                       ["a", String(repeating: "k", count: 20), "b"])
+    }
+
+    func testCommandsNameNonDefaultSocket() {
+        let notice = makeNotice(key: "account:alice", controlSocket: "/srv/egress/control dir/c.sock")
+        let option = "--socket '/srv/egress/control dir/c.sock'"
+        XCTAssertEqual(notice.showCommand, "egressctl show account:alice \(option)")
+        XCTAssertEqual(notice.releaseDeliverCommand, "egressctl release account:alice --deliver \(option)")
+        XCTAssertEqual(notice.releaseDeleteCommand, "egressctl release account:alice --delete \(option)")
+        let environment = notice.environment
+        for name in ["EGRESS_SHOW_COMMAND", "EGRESS_RELEASE_COMMAND", "EGRESS_DELETE_COMMAND"] {
+            XCTAssertEqual(environment[name]?.hasSuffix(option), true, "\(name): \(environment[name] ?? "unset")")
+        }
+        XCTAssertTrue(notice.body.contains("  egressctl show account:alice \(option)\n"), notice.body)
+        XCTAssertFalse(makeNotice(key: "account:alice").body.contains("--socket"))
+    }
+
+    // MARK: Summary counts
+
+    func testMessageCountsOnceUnderSummaryKey() {
+        let activity = SenderActivity()
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let smtp = ["login:shop1", "sender:news@shop.example", "domain:shop.example", "ip:192.0.2.7", "server"]
+        activity.record(keys: smtp, subject: nil, recipients: ["a@x.example", "b@x.example"], action: .accept,
+                        trips: [TrippedLimit(key: "domain:shop.example", rule: "domains", description: "d", action: .tempfail)],
+                        time: now)
+        let totals = Dictionary(uniqueKeysWithValues: activity.totals(since: now.addingTimeInterval(-3600)).map { ($0.key, $0) })
+        XCTAssertEqual(totals["login:shop1"]?.messages, 1)
+        XCTAssertEqual(totals["login:shop1"]?.recipients, 2)
+        XCTAssertNil(totals["ip:192.0.2.7"], "the message is counted under a second key")
+        XCTAssertNil(totals["sender:news@shop.example"])
+        XCTAssertEqual(totals["domain:shop.example"]?.messages, 0)
+        XCTAssertEqual(totals["domain:shop.example"]?.limitTrips, 1)
+        XCTAssertEqual(activity.tripsByRule(since: now), ["domains": ["domain:shop.example": 1]])
+        // Samples still go to every key, for notices about any of them.
+        XCTAssertEqual(activity.samples(for: "ip:192.0.2.7").recipientDomains, ["x.example"])
+    }
+
+    func testSummaryKeyPrefersVerifiedKeys() {
+        let cases: [([String], String?)] = [
+            (["script:alice:/x.php", "account:alice", "server"], "script:alice:/x.php"),
+            (["account:alice", "domain:a.example", "server"], "account:alice"),
+            (["login:shop1", "sender:a@b.example", "ip:192.0.2.7", "server"], "login:shop1"),
+            (["sender:a@b.example", "domain:b.example", "ip:192.0.2.7", "server"], "ip:192.0.2.7"),
+            (["sender:a@b.example", "local-unverified", "server"], "local-unverified"),
+            (["sender:a@b.example", "server"], "sender:a@b.example"),
+            (["server"], "server"),
+            ([], nil),
+        ]
+        for (keys, expected) in cases {
+            XCTAssertEqual(SenderActivity.summaryKey(of: keys), expected, "\(keys)")
+        }
     }
 
     private func decodeQuotedPrintable(_ text: String) -> String {

@@ -3,7 +3,9 @@
 // the admin and carrying the release commands, although it went through the same milter
 // on the local path while its own key (local-unverified) was suspended. More held mail, a
 // release, a daemon restart and a second suspension within the period send no second
-// notice. The notification command writes its environment to a file,
+// notice, and the summary lists both suspensions, the first as released. The daemon's
+// control socket is not the default, so every egressctl command in the notice carries
+// --socket. The notification command writes its environment to a file,
 // `egressctl summary --send` delivers the summary mail, and a forged seal gets no exemption.
 //
 // The daemon runs as an unprivileged user and submits with the instance's sendmail, which
@@ -80,8 +82,10 @@ final class NotificationTests: IntegrationTestCase {
         XCTAssertEqual(notice.headerValues("Subject").first?.hasSuffix("local-unverified suspended"), true, "\(notice.headerValues("Subject"))")
         XCTAssertEqual(notice.headerValues("Content-Type"), ["text/plain; charset=utf-8"])
         XCTAssertEqual(notice.headerValues(NoticeSeal.headerName), [], "the seal reached the recipient")
-        XCTAssertTrue(text.contains("egressctl release local-unverified --deliver"), text)
-        XCTAssertTrue(text.contains("egressctl release local-unverified --delete"), text)
+        let socketOption = "--socket \(shellQuoted(environment.controlSocketPath))"
+        XCTAssertTrue(text.contains("  egressctl release local-unverified --deliver \(socketOption)\n"), text)
+        XCTAssertTrue(text.contains("  egressctl release local-unverified --delete \(socketOption)\n"), text)
+        XCTAssertTrue(text.contains("  egressctl show local-unverified \(socketOption)\n"), text)
         XCTAssertTrue(text.contains("Recipient domains: remote0.test, remote1.test"), text)
         XCTAssertTrue(text.contains("  integration first-"), "no sample subject: \(text)")
 
@@ -98,7 +102,8 @@ final class NotificationTests: IntegrationTestCase {
         let environmentText = (try? String(contentsOfFile: notifyDirectory + "/env.txt", encoding: .utf8)) ?? ""
         XCTAssertTrue(environmentText.contains("EGRESS_KEY=local-unverified\n"), environmentText)
         XCTAssertTrue(environmentText.contains("EGRESS_KIND=suspension\n"), environmentText)
-        XCTAssertTrue(environmentText.contains("EGRESS_RELEASE_COMMAND=egressctl release local-unverified --deliver\n"), environmentText)
+        XCTAssertTrue(environmentText.contains("EGRESS_RELEASE_COMMAND=egressctl release local-unverified --deliver \(socketOption)\n"),
+                      environmentText)
         XCTAssertTrue(environmentText.contains("EGRESS_REASON=limit unverified: 1 trip within 1h"), environmentText)
 
         // 2. Release, restart and suspend again within the period: no second notice.
@@ -129,6 +134,16 @@ final class NotificationTests: IntegrationTestCase {
         let subjects = environment.postfix.sink.messages(to: Self.adminAddress).flatMap { $0.headerValues("Subject") }
         XCTAssertEqual(subjects.filter { $0.hasSuffix("suspended") }.count, 1, "\(subjects)")
         XCTAssertEqual(subjects.filter { $0.contains("daily summary") }.count, 1, "\(subjects)")
+
+        // The summary lists both suspensions of the key: the released one and the one in force.
+        XCTAssertEqual(subjects.filter { $0.contains("daily summary, 2 new suspensions") }.count, 1, "\(subjects)")
+        let summaryText = environment.postfix.sink.messages(to: Self.adminAddress)
+            .filter { $0.headerValues("Subject").contains { $0.contains("daily summary") } }
+            .map { String(decoding: $0.bytes, as: UTF8.self) }.first ?? ""
+        XCTAssertTrue(summaryText.contains("Suspensions that began in the period: 2 (keys suspended now: 1)"), summaryText)
+        XCTAssertTrue(summaryText.contains("      by rule unverified: limit unverified: 1 trip within 1h"), summaryText)
+        XCTAssertTrue(summaryText.contains("      released "), summaryText)
+        XCTAssertTrue(summaryText.contains("      still in force"), summaryText)
     }
 
     func testSummarySendDeliversMail() throws {
@@ -139,19 +154,23 @@ final class NotificationTests: IntegrationTestCase {
 
         let printed = try control.run("summary")
         XCTAssertEqual(printed.status, 0, printed.standardError)
-        XCTAssertTrue(printed.standardOutput.contains("Top senders by delivered messages"), printed.standardOutput)
-        XCTAssertTrue(printed.standardOutput.contains("  local-unverified  2 2 0 0"), printed.standardOutput)
+        XCTAssertTrue(printed.standardOutput.contains("  MESSAGES  RECIPIENTS  HELD  REFUSED  KEY\n"), printed.standardOutput)
+        XCTAssertTrue(hasSenderRow(printed.standardOutput, key: "local-unverified", counts: [2, 2, 0, 0]), printed.standardOutput)
         XCTAssertEqual(environment.postfix.sink.messages(to: Self.adminAddress).count, 0, "summary without --send mailed")
 
         let (result, report) = try control.json(SummaryReport.self, "summary", ["--send"])
         XCTAssertEqual(result.status, 0, result.standardError)
         XCTAssertTrue(report.sent, report.error ?? "")
         XCTAssertEqual(report.recipients, [Self.adminAddress])
+        XCTAssertNil(report.text, "--json prints the text")
+        let sender = report.summary?.topSenders.first { $0.key == "local-unverified" }
+        XCTAssertEqual(sender?.messages, 2, "\(String(describing: report.summary))")
+        XCTAssertEqual(sender?.recipients, 2)
         XCTAssertTrue(waitForNotices(count: 1), "the summary did not arrive: \(environment.diagnostics())")
         let mails = environment.postfix.sink.messages(to: Self.adminAddress)
         XCTAssertEqual(mails.count, 1)
         let text = mails.first.map { String(decoding: $0.bytes, as: UTF8.self) } ?? ""
-        XCTAssertTrue(text.contains("  local-unverified  2 2 0 0"), text)
+        XCTAssertTrue(hasSenderRow(text, key: "local-unverified", counts: [2, 2, 0, 0]), text)
         XCTAssertTrue(text.contains("Held messages recorded now: 0"), text)
     }
 
@@ -186,6 +205,15 @@ final class NotificationTests: IntegrationTestCase {
     }
 
     // MARK: Helpers
+
+    /// True when a line of the summary's sender table shows `counts` (messages, recipients,
+    /// held, refused) for `key`, whatever the column widths.
+    private func hasSenderRow(_ text: String, key: String, counts: [Int]) -> Bool {
+        text.split(separator: "\n").contains { line in
+            let words = line.split(separator: " ").map(String.init)
+            return words == counts.map(String.init) + [key]
+        }
+    }
 
     private func waitForHeld(count: Int) -> Bool {
         waitUntil(timeoutSeconds: 60, pollSeconds: 0.2) {
