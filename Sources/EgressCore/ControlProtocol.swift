@@ -8,7 +8,9 @@
 //
 // Every reply has the envelope {"ok": true, "result": {...}} or {"ok": false, "error": "..."}.
 // The result's type depends on the command (`StatusReport` for status, and so on). Dates are
-// ISO 8601 strings in UTC, so scripts can read them without knowing Swift's epoch.
+// ISO 8601 strings in UTC, so scripts can read them without knowing Swift's epoch. Field
+// names are snake_case on the wire ("queue_id" for `queueID`), the same as in egressctl's
+// --json output; docs/egressctl.md lists every request and reply.
 //
 // This file must never touch sockets or files: it only defines values and turns them into
 // bytes and back, so both sides and the tests share one definition.
@@ -19,7 +21,8 @@ import Foundation
 public enum ControlProtocol {
     /// Version of the messages below. A daemon replies to a request of another version with
     /// an error, because the fields of a reply may have changed with it.
-    public static let version = 1
+    /// Version 2 renamed every field to snake_case.
+    public static let version = 2
     /// Maximum request line the daemon reads, in bytes, newline included. The longest
     /// legitimate request is an outcome report, which egressctl sends in batches of
     /// `outcomesPerRequest` (about 100 bytes each).
@@ -47,17 +50,54 @@ public enum ControlProtocol {
     }
 
     /// Returns the encoder of replies and requests, which `egressctl --json` prints with too.
+    /// It writes property names in snake_case: `queueID` becomes "queue_id".
     public static func makeEncoder(pretty: Bool = false) -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted] : [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         return encoder
     }
 
+    /// Returns the decoder of replies and requests, the inverse of `makeEncoder`.
     public static func makeDecoder() -> JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
+        decoder.keyDecodingStrategy = .custom { path in
+            PropertyKey(stringValue: propertyName(forWireName: path.last?.stringValue ?? ""))
+        }
         return decoder
+    }
+
+    /// Words written in capitals inside property names (`queueID`, `adminUID`). Foundation's
+    /// `.convertFromSnakeCase` would turn "queue_id" into "queueId", which matches no property,
+    /// so the decoder maps these words itself. A new property with another such word needs it
+    /// added here; the round-trip tests of every reply catch a missing one.
+    static let capitalizedWords: [String: String] = ["id": "ID", "uid": "UID"]
+
+    /// Returns the Swift property name of a snake_case field name: "queue_id" → "queueID".
+    static func propertyName(forWireName name: String) -> String {
+        let words = name.split(separator: "_", omittingEmptySubsequences: false)
+        guard words.count > 1, let first = words.first else { return name }
+        var property = String(first)
+        for word in words.dropFirst() {
+            let lower = word.lowercased()
+            property += capitalizedWords[lower] ?? (lower.prefix(1).uppercased() + lower.dropFirst())
+        }
+        return property
+    }
+
+    private struct PropertyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+
+        init(stringValue: String) {
+            self.stringValue = stringValue
+        }
+
+        init?(intValue: Int) {
+            return nil
+        }
     }
 
     /// Maximum identity key a request may name, in bytes: a script key contains a path of up
@@ -121,6 +161,8 @@ public enum ControlCommand: String, Codable, Sendable, CaseIterable {
     case reload
     /// The summary of the last 24 hours; with `send` also mailed to the summary's recipients.
     case summary
+    /// Every suspended key with its reason and held messages.
+    case suspended
 }
 
 /// The order of `top`.
@@ -225,12 +267,24 @@ public struct SuspensionReport: Codable, Sendable, Equatable {
     public var since: Date
     /// The limit rule that suspended the key; nil for an admin's suspension.
     public var rule: String?
+    /// The uid of the admin who suspended the key. It is nil for a rule's suspension, and for
+    /// an admin's suspension stored by a release that did not record the uid.
+    public var adminUID: UInt32?
 
     public init(_ suspension: Suspension) {
         key = suspension.key
         reason = suspension.reason
         since = suspension.since
         rule = suspension.rule
+        adminUID = suspension.adminUID
+    }
+
+    /// "rule logins", "admin uid 0", or "admin" when the uid was not recorded.
+    public var origin: String {
+        if let rule {
+            return "rule \(rule)"
+        }
+        return adminUID.map { "admin uid \($0)" } ?? "admin"
     }
 }
 
@@ -314,6 +368,24 @@ public struct WindowUsage: Codable, Sendable, Equatable {
     }
 }
 
+/// A key's progress towards suspension under a rule with `suspend_after`.
+public struct TripProgress: Codable, Sendable, Equatable {
+    /// Trips of the key under the rule within the last `seconds`.
+    public var trips: Int
+    /// The trips within `seconds` that suspend the key.
+    public var threshold: Int
+    public var seconds: Int
+    /// `seconds` as the configuration writes durations: "1h".
+    public var period: String
+
+    public init(trips: Int, threshold: SuspensionThreshold) {
+        self.trips = trips
+        self.threshold = threshold.trips
+        self.seconds = threshold.seconds
+        self.period = ConfigurationValues.formatDuration(threshold.seconds)
+    }
+}
+
 /// One limit rule as it applies to one key.
 public struct LimitUsage: Codable, Sendable, Equatable {
     public var rule: String
@@ -329,9 +401,12 @@ public struct LimitUsage: Codable, Sendable, Equatable {
     public var maximumRecipients: Int?
     /// Empty when the key is exempt in the overrides table.
     public var windows: [WindowUsage]
+    /// The key's recent trips against the rule's `suspend_after`; nil for a rule without one.
+    public var tripProgress: TripProgress?
 
     public init(rule: String, level: String, shadow: Bool, smtpAction: String, localAction: String,
-                overridesTable: String?, exempt: [String], maximumRecipients: Int?, windows: [WindowUsage]) {
+                overridesTable: String?, exempt: [String], maximumRecipients: Int?, windows: [WindowUsage],
+                tripProgress: TripProgress? = nil) {
         self.rule = rule
         self.level = level
         self.shadow = shadow
@@ -341,6 +416,7 @@ public struct LimitUsage: Codable, Sendable, Equatable {
         self.exempt = exempt
         self.maximumRecipients = maximumRecipients
         self.windows = windows
+        self.tripProgress = tripProgress
     }
 }
 
@@ -378,8 +454,11 @@ public struct StatusReport: Codable, Sendable, Equatable {
     /// The configuration file in force, or a note that the built-in defaults apply.
     public var configuration: String
     public var configurationLoadedAt: Date
-    /// Successful reloads since start.
-    public var reloads: Int
+    /// Reloads since start that put a new configuration in force.
+    public var reloadsApplied: Int
+    /// Reloads since start that failed and kept the running configuration. The metric
+    /// egress_milter_config_reloads_total counts both kinds.
+    public var reloadsRefused: Int
     /// The last reload's error, when the last reload failed and the previous configuration
     /// stayed in force.
     public var reloadError: String?
@@ -395,7 +474,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var notifications: NotificationHealth?
 
     public init(version: String, pid: Int32, startedAt: Date, uptimeSeconds: Int, configuration: String,
-                configurationLoadedAt: Date, reloads: Int, reloadError: String?, listen: String, controlSocket: String,
+                configurationLoadedAt: Date, reloadsApplied: Int, reloadsRefused: Int, reloadError: String?,
+                listen: String, controlSocket: String,
                 decided: ActionCounts, trackedKeys: Int, suspendedKeys: Int, heldMessages: Int, stores: [StoreHealth]) {
         self.version = version
         self.pid = pid
@@ -403,7 +483,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
         self.uptimeSeconds = uptimeSeconds
         self.configuration = configuration
         self.configurationLoadedAt = configurationLoadedAt
-        self.reloads = reloads
+        self.reloadsApplied = reloadsApplied
+        self.reloadsRefused = reloadsRefused
         self.reloadError = reloadError
         self.listen = listen
         self.controlSocket = controlSocket
@@ -557,6 +638,27 @@ public struct TopRow: Codable, Sendable, Equatable {
     /// The largest count among the windows of `unit` (messages or recipients).
     public func busiestCount(unit: String) -> Int {
         limits.flatMap(\.windows).filter { $0.unit == unit }.map(\.count).max() ?? 0
+    }
+}
+
+/// One suspended key, as `suspended` lists it.
+public struct SuspendedKey: Codable, Sendable, Equatable {
+    public var suspension: SuspensionReport
+    /// Recorded held messages whose identity contains the key.
+    public var heldMessages: Int
+
+    public init(suspension: SuspensionReport, heldMessages: Int) {
+        self.suspension = suspension
+        self.heldMessages = heldMessages
+    }
+}
+
+/// Result of suspended: every suspended key, oldest suspension first.
+public struct SuspendedReport: Codable, Sendable, Equatable {
+    public var keys: [SuspendedKey]
+
+    public init(keys: [SuspendedKey]) {
+        self.keys = keys
     }
 }
 

@@ -1,5 +1,6 @@
 // The admin's view of the rate limits: which rules count a key, with the key's count in each
-// window now (`egressctl show`), and the busiest keys (`egressctl top`).
+// window now and its trips towards `suspend_after` (`egressctl show`), and the busiest keys
+// (`egressctl top`).
 //
 // It reads the limiter's counters without moving them: looking at a key never changes what
 // the next message of that key may send. Counts are those a check would see at `now` before
@@ -38,11 +39,17 @@ extension Policy {
                         count: position < counts.count ? Int(clamping: counts[position]) : 0)
                 }
             }
+            // Trips count against the threshold in force now, over its period ending now, as
+            // the next trip would count them.
+            let progress = compiled.suspendAfter.map { threshold in
+                TripProgress(trips: limiter.tripCount(rule: compiled.ruleName, key: key, periodSeconds: threshold.seconds, now: now),
+                             threshold: threshold)
+            }
             usages.append(LimitUsage(
                 rule: compiled.ruleName, level: level, shadow: compiled.shadow,
                 smtpAction: compiled.smtpAction.rawValue, localAction: compiled.localAction.rawValue,
                 overridesTable: overridesTable, exempt: configuration.limits[index].exempt,
-                maximumRecipients: compiled.maximumRecipients, windows: windows))
+                maximumRecipients: compiled.maximumRecipients, windows: windows, tripProgress: progress))
         }
         return usages
     }

@@ -103,6 +103,12 @@ final class LimitStore: Sendable {
             throw StateStoreError(path: database.path, operation: "open", code: 0,
                                   message: "the database has schema version \(version ?? "none"), this program needs \(schemaVersion); move the file away to start afresh")
         }
+
+        // The admin's uid was added to suspensions later. The column is optional and every
+        // query names its columns, so older files gain it here without a new schema version.
+        if (try? database.prepare("SELECT admin_uid FROM suspensions LIMIT 0")) == nil {
+            try database.execute("ALTER TABLE suspensions ADD COLUMN admin_uid INTEGER", operation: "add the admin_uid column")
+        }
     }
 
     // MARK: Reading
@@ -125,12 +131,13 @@ final class LimitStore: Sendable {
                     periodMilliseconds: trips.int64(at: 2), times: Self.decodeTimes(trips.blob(at: 3))))
             }
 
-            let suspensions = try database.prepare("SELECT key, reason, since, rule FROM suspensions")
+            let suspensions = try database.prepare("SELECT key, reason, since, rule, admin_uid FROM suspensions")
             while try suspensions.step(operation: "read suspensions") {
                 state.suspensions.append(Suspension(
                     key: suspensions.text(at: 0) ?? "", reason: suspensions.text(at: 1) ?? "",
                     since: Date(timeIntervalSince1970: suspensions.double(at: 2)),
-                    rule: suspensions.isNull(at: 3) ? nil : suspensions.text(at: 3)))
+                    rule: suspensions.isNull(at: 3) ? nil : suspensions.text(at: 3),
+                    adminUID: suspensions.isNull(at: 4) ? nil : UInt32(exactly: suspensions.int64(at: 4))))
             }
 
             let campaigns = try database.prepare("SELECT fingerprint, window_start, recipients, senders FROM campaigns")
@@ -312,11 +319,14 @@ final class LimitStore: Sendable {
     }
 
     private static func insert(_ suspension: Suspension, into database: SQLiteDatabase) throws {
-        let insert = try database.prepare("INSERT OR REPLACE INTO suspensions (key, reason, since, rule) VALUES (?, ?, ?, ?)")
+        let insert = try database.prepare("INSERT OR REPLACE INTO suspensions (key, reason, since, rule, admin_uid) VALUES (?, ?, ?, ?, ?)")
         try insert.bind(suspension.key, at: 1)
         try insert.bind(suspension.reason, at: 2)
         try insert.bind(suspension.since.timeIntervalSince1970, at: 3)
         try insert.bind(suspension.rule, at: 4)
+        if let uid = suspension.adminUID {
+            try insert.bind(Int64(uid), at: 5)
+        }
         try insert.step(operation: "write a suspension")
     }
 

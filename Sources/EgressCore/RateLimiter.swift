@@ -274,6 +274,17 @@ public final class RateLimiter: Sendable {
         }
     }
 
+    /// Returns how many trips of `key` under the rule `rule` lie within the last
+    /// `periodSeconds` at `now`; 0 when none is recorded.
+    func tripCount(rule: String, key: String, periodSeconds: Int, now: Date) -> Int {
+        state.withLock { state in
+            let time = state.timeline(now)
+            guard let history = state.trips[tripHistoryKey(rule: rule, key: key)] else { return 0 }
+            let start = time &- Int64(periodSeconds) &* 1000
+            return history.times.count { $0 > start }
+        }
+    }
+
     /// Returns the key's suspension, or nil when it is not suspended.
     public func suspension(of key: String) -> Suspension? {
         state.withLock { $0.suspensions[key] }
@@ -281,10 +292,11 @@ public final class RateLimiter: Sendable {
 
     // MARK: Suspensions
 
-    /// Suspends a key: all its mail is held until `release`. Written to the store before it
-    /// takes effect; throws `StateStoreError` and changes nothing when that fails.
-    public func suspend(_ key: String, reason: String, now: Date) throws {
-        let suspension = Suspension(key: key, reason: reason, since: now)
+    /// Suspends a key: all its mail is held until `release`. `adminUID` names the admin who
+    /// asked, for `egressctl suspended`. Written to the store before it takes effect; throws
+    /// `StateStoreError` and changes nothing when that fails.
+    public func suspend(_ key: String, reason: String, now: Date, adminUID: UInt32? = nil) throws {
+        let suspension = Suspension(key: key, reason: reason, since: now, adminUID: adminUID)
         try store?.save(suspension)
         state.withLock { state in
             state.suspensions[key] = suspension

@@ -17,12 +17,16 @@ public struct Suspension: Sendable, Equatable {
     public var since: Date
     /// The rule that suspended the key; nil for an admin's suspension.
     public var rule: String?
+    /// The uid of the admin who suspended the key over the control socket. It is nil for a
+    /// rule's suspension, and for an admin's suspension stored before the uid was recorded.
+    public var adminUID: UInt32?
 
-    public init(key: String, reason: String, since: Date, rule: String? = nil) {
+    public init(key: String, reason: String, since: Date, rule: String? = nil, adminUID: UInt32? = nil) {
         self.key = key
         self.reason = reason
         self.since = since
         self.rule = rule
+        self.adminUID = adminUID
     }
 
     /// The quarantine reason of a message held because of this suspension.

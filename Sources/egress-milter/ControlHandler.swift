@@ -1,5 +1,8 @@
-// The daemon's replies to control requests: status, show, top, suspend, release, the outcome
-// report after a release, and reload. It works on decoded requests and returns encoded reply
+// The daemon's replies to control requests: status, show, top, suspend, release, the list of
+// suspended keys, the outcome report after a release, and reload. Every key a request names
+// is turned into the form the identity resolver builds (`IdentityResolver.canonicalKey`)
+// before it is used, and the reply carries that form, so "sender:Carol@X.Example" suspends
+// the key that Carol's messages carry. It works on decoded requests and returns encoded reply
 // lines, so tests drive it without a socket; ControlServer only moves the lines.
 //
 // Every change an admin makes is durable before the reply says it happened (suspensions and
@@ -58,15 +61,17 @@ final class ControlHandler: Sendable {
         case .status:
             return Self.encode { status() }
         case .show:
-            return Self.encode { try show(key: try Self.requireKey(request)) }
+            return Self.encode { try show(key: try requireKey(request)) }
         case .top:
             return Self.encode { try top(order: request.order ?? .messages, level: request.level, count: request.count) }
         case .suspend:
-            return Self.encode { try suspend(key: try Self.requireKey(request), reason: request.reason, by: who) }
+            return Self.encode { try suspend(key: try requireKey(request), reason: request.reason, by: who, adminUID: peer?.uid) }
         case .release:
-            return Self.encode { try release(key: try Self.requireKey(request), by: who) }
+            return Self.encode { try release(key: try requireKey(request), by: who) }
+        case .suspended:
+            return Self.encode { try suspended() }
         case .heldOutcome:
-            return Self.encode { try recordOutcomes(key: try Self.requireKey(request), request.outcomes ?? [], by: who) }
+            return Self.encode { try recordOutcomes(key: try requireKey(request), request.outcomes ?? [], by: who) }
         case .reload:
             logger.info("reload requested over the control socket by \(who)")
             return Self.encode { reloadConfiguration() }
@@ -92,7 +97,8 @@ final class ControlHandler: Sendable {
             version: egressMilterVersion, pid: getpid(), startedAt: runtime.startedAt,
             uptimeSeconds: max(0, Int(now.timeIntervalSince(runtime.startedAt))),
             configuration: runtime.configurationSource, configurationLoadedAt: runtime.configurationLoadedAt,
-            reloads: runtime.reloads, reloadError: runtime.reloadError, listen: runtime.listen,
+            reloadsApplied: runtime.reloadsApplied, reloadsRefused: runtime.reloadsRefused,
+            reloadError: runtime.reloadError, listen: runtime.listen,
             controlSocket: runtime.controlSocket, decided: recorder.journal.actionCounts,
             trackedKeys: limiter.trackedKeyCount, suspendedKeys: limiter.suspensions().count,
             heldMessages: heldCount, stores: runtime.stores)
@@ -155,7 +161,20 @@ final class ControlHandler: Sendable {
         return TopReport(order: order, level: level, rows: rows)
     }
 
-    func suspend(key: String, reason: String?, by who: String) throws -> SuspendReport {
+    /// Lists every suspended key, oldest first, with its recorded held messages. Unlike top,
+    /// it includes idle keys.
+    func suspended() throws -> SuspendedReport {
+        let suspensions = policySource.current.policy.limiter.suspensions()
+        var held: [String: Int] = [:]
+        if let store = recorder.heldMessages, !suspensions.isEmpty {
+            held = try readStore { try store.countsByKey(level: nil) }
+        }
+        return SuspendedReport(keys: suspensions.map { suspension in
+            SuspendedKey(suspension: SuspensionReport(suspension), heldMessages: held[suspension.key] ?? 0)
+        })
+    }
+
+    func suspend(key: String, reason: String?, by who: String, adminUID: UInt32? = nil) throws -> SuspendReport {
         let reason = try Self.checkReason(reason) ?? Self.defaultSuspensionReason
         let limiter = policySource.current.policy.limiter
         if let existing = limiter.suspension(of: key) {
@@ -163,7 +182,7 @@ final class ControlHandler: Sendable {
             return SuspendReport(key: key, suspension: SuspensionReport(existing), alreadySuspended: true)
         }
         do {
-            try limiter.suspend(key, reason: reason, now: policySource.clock.now())
+            try limiter.suspend(key, reason: reason, now: policySource.clock.now(), adminUID: adminUID)
             runtime.storeWritten(DaemonRuntime.limitStoreName, at: Date())
         } catch {
             runtime.storeFailed(DaemonRuntime.limitStoreName, error: "\(error)", at: Date())
@@ -261,14 +280,16 @@ final class ControlHandler: Sendable {
         }
     }
 
-    private static func requireKey(_ request: ControlRequest) throws -> String {
+    /// Returns the request's key in the form the active identity settings build it.
+    private func requireKey(_ request: ControlRequest) throws -> String {
         guard let key = request.key else {
             throw ControlRequestError(description: "\(request.command.rawValue) needs a key")
         }
-        if let problem = ControlProtocol.keyProblem(key) {
-            throw ControlRequestError(description: problem)
+        do {
+            return try policySource.current.policy.identityResolver.canonicalKey(key)
+        } catch let error as IdentityKeyError {
+            throw ControlRequestError(description: error.description)
         }
-        return key
     }
 
     /// Returns the reason when it is fit for a log line, nil when none was given.

@@ -19,7 +19,8 @@ final class DaemonRuntime: Sendable {
     private struct State {
         var configurationSource: String
         var configurationLoadedAt: Date
-        var reloads = 0
+        var reloadsApplied = 0
+        var reloadsRefused = 0
         var reloadError: String?
         var stores: [StoreHealth]
     }
@@ -47,7 +48,10 @@ final class DaemonRuntime: Sendable {
 
     var configurationSource: String { state.withLock { $0.configurationSource } }
     var configurationLoadedAt: Date { state.withLock { $0.configurationLoadedAt } }
-    var reloads: Int { state.withLock { $0.reloads } }
+    /// Reloads that put a new configuration in force, and reloads that failed and kept the
+    /// running one. The reload metric counts both.
+    var reloadsApplied: Int { state.withLock { $0.reloadsApplied } }
+    var reloadsRefused: Int { state.withLock { $0.reloadsRefused } }
     var reloadError: String? { state.withLock { $0.reloadError } }
     var stores: [StoreHealth] { state.withLock { $0.stores } }
 
@@ -55,14 +59,17 @@ final class DaemonRuntime: Sendable {
         state.withLock { state in
             state.configurationSource = source
             state.configurationLoadedAt = time
-            state.reloads += 1
+            state.reloadsApplied &+= 1
             state.reloadError = nil
         }
         metrics?.recordReload(succeeded: true)
     }
 
     func reloadFailed(_ error: String) {
-        state.withLock { $0.reloadError = error }
+        state.withLock { state in
+            state.reloadError = error
+            state.reloadsRefused &+= 1
+        }
         metrics?.recordReload(succeeded: false)
     }
 

@@ -11,8 +11,11 @@ let showHelp = """
     Shows one identity key, written as in the identity= field of the log (account:alice,
     script:alice:/home/alice/public_html/x.php, login:crm, sender:info@shop.example,
     domain:shop.example, ip:192.0.2.7, local-unverified, server): whether it is suspended,
-    each limit rule at its level with the count in every window against the limit, its last
-    decisions with their queue IDs, and the held messages recorded under it.
+    each limit rule at its level with the count in every window against the limit, for a
+    rule with suspend_after the trips that count towards suspension ("trips: 1 of 3 within
+    1h for rule logins"), its last decisions with their queue IDs, and the held messages
+    recorded under it. The daemon writes KEY as its identity resolver does, so
+    sender:Carol@X.Example shows sender:Carol@x.example.
 
     Exit status: 0 the key is not suspended, 1 it is suspended, 2 usage error or the daemon
     cannot be reached.
@@ -37,10 +40,14 @@ func showCommand(_ arguments: [String]) -> Int32 {
 func renderKeyReport(_ report: KeyReport) -> String {
     var text = "key         \(report.key)\n"
     if let suspension = report.suspension {
-        text += "suspended   since \(formatTime(suspension.since)): \(suspension.reason)\n"
-        text += "            release with: egressctl release \(report.key) [--deliver|--delete]\n"
+        text += "suspended   since \(formatTime(suspension.since)) by \(suspension.origin): \(suspension.reason)\n"
+        text += "            release with: egressctl release \(shellQuoted(report.key)) [--deliver|--delete]\n"
     } else {
         text += "suspended   no\n"
+    }
+    for limit in report.limits {
+        guard let progress = limit.tripProgress else { continue }
+        text += "trips       \(progress.trips) of \(progress.threshold) within \(progress.period) for rule \(limit.rule)\n"
     }
 
     text += "\nLimits\n"

@@ -9,8 +9,10 @@ let statusHelp = """
     Usage: egressctl status [--json] [--socket PATH] [--config PATH]
 
     Prints the daemon's version and uptime, the configuration file in force and when it was
-    loaded, the listen socket, the messages decided by action since start, the tracked and
-    suspended keys, the held messages recorded for release, and whether the state stores write.
+    loaded, the reloads since start (applied, and refused because the new file was invalid;
+    the metric egress_milter_config_reloads_total counts both), the listen socket, the
+    messages decided by action since start, the tracked and suspended keys, the held
+    messages recorded for release, and whether the state stores write.
 
     Exit status: 0 all is well, 1 a state store fails or the last reload was refused (the
     previous configuration stays in force), 2 usage error or the daemon cannot be reached.
@@ -36,8 +38,8 @@ func renderStatus(_ report: StatusReport) -> String {
     var table = TextTable()
     table.append(["version", "\(report.version) (pid \(report.pid))"])
     table.append(["uptime", "\(formatDuration(seconds: report.uptimeSeconds)) (since \(formatTime(report.startedAt)))"])
-    let reloads = report.reloads == 1 ? "1 reload" : "\(report.reloads) reloads"
-    table.append(["configuration", "\(report.configuration) (loaded \(formatTime(report.configurationLoadedAt)), \(reloads))"])
+    table.append(["configuration", "\(report.configuration) (loaded \(formatTime(report.configurationLoadedAt)))"])
+    table.append(["reloads", "\(report.reloadsApplied) applied, \(report.reloadsRefused) refused"])
     if let error = report.reloadError {
         table.append(["last reload", "FAILED, the configuration above stays in force: \(error)"])
     }
@@ -47,7 +49,7 @@ func renderStatus(_ report: StatusReport) -> String {
     let decided = report.decided
     table.append(["decided", "\(decided.total) messages: accept \(decided.accept), tag \(decided.tag), hold \(decided.hold), reject \(decided.reject), tempfail \(decided.tempfail), failed \(decided.failed)"])
     table.append(["tracked keys", "\(report.trackedKeys)"])
-    table.append(["suspended keys", "\(report.suspendedKeys)"])
+    table.append(["suspended keys", report.suspendedKeys == 0 ? "0" : "\(report.suspendedKeys) (list them with: egressctl suspended)"])
     table.append(["held messages", "\(report.heldMessages) recorded for egressctl release"])
     for store in report.stores {
         var text = store.healthy ? "ok" : "FAILING"

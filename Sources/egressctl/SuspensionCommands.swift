@@ -20,6 +20,10 @@ let suspendHelp = """
     stored in the state directory, so it survives a restart, and the daemon logs it.
     Suspending a key that is suspended already changes nothing.
 
+    The daemon writes KEY as its identity resolver does (domains lower-cased, IPv6
+    addresses grouped by identity.ipv6_prefix) and prints the key it suspended; it rejects
+    a key no message can carry, such as ip:999.1.1.1. 'egressctl suspended' lists them all.
+
     Options:
       --reason TEXT   why, for the log, the quarantine reason and status (at most 500 bytes)
     \(commonOptionsHelp)
@@ -33,10 +37,15 @@ let releaseHelp = """
     daemon records the held messages of each key; with --deliver or --delete egressctl acts
     on those still in Postfix's hold queue, and prints what it did with each. Messages whose
     queue ID has gone or now names another sender's message are left alone. Without either
-    option the held messages stay held and are listed.
+    option the held messages stay held and are listed. KEY is written as for suspend.
 
-    Exit status: 0 done, 1 postqueue or postsuper failed for a message (it stays held) or
-    the daemon could not store the release, 2 usage error or the daemon cannot be reached.
+    With --deliver or --delete egressctl first reads the hold queue (postqueue -j). When
+    that fails (Postfix stopped, a wrong --postfix-config), it changes nothing: the key
+    stays suspended and its messages stay held.
+
+    Exit status: 0 done, 1 the hold queue could not be read (nothing changed), postqueue or
+    postsuper failed for a message (it stays held), or the daemon could not store the
+    release, 2 usage error or the daemon cannot be reached.
 
     Options:
       --deliver       release the key's held messages for delivery (postsuper -H, then
@@ -56,13 +65,15 @@ func suspendCommand(_ arguments: [String]) -> Int32 {
             throw CommandFailure.usage("egressctl suspend: the reason is \(reason.utf8.count) bytes long; the maximum is \(ControlProtocol.maximumReasonBytes)")
         }
         let report = try client.send(ControlRequest(command: .suspend, key: key, reason: reason), expecting: SuspendReport.self)
+        // The daemon's form of the key, which may differ from the typed one in case or grouping.
+        let suspended = shellQuoted(report.key)
         if parsed.wantsJSON {
             try printJSON(report)
         } else if report.alreadySuspended {
-            print("\(key) was suspended already, since \(formatTime(report.suspension.since)): \(report.suspension.reason)")
+            print("\(suspended) was suspended already, since \(formatTime(report.suspension.since)): \(report.suspension.reason)")
         } else {
-            print("suspended \(key): \(report.suspension.reason)")
-            print("Its mail is held until: egressctl release \(key) [--deliver|--delete]")
+            print("suspended \(suspended): \(report.suspension.reason)")
+            print("Its mail is held until: egressctl release \(suspended) [--deliver|--delete]")
         }
         return ExitStatus.ok
     }
@@ -84,15 +95,25 @@ func releaseCommand(_ arguments: [String]) -> Int32 {
             throw CommandFailure.usage("egressctl release: --deliver and --delete exclude each other")
         }
         let mode: HeldMessageMode? = parsed.flags.contains("--deliver") ? .deliver : parsed.flags.contains("--delete") ? .delete : nil
-        // Find the Postfix programs before anything changes, so a missing one fails early.
+        // Find the Postfix programs and read the queue before anything changes: lifting the
+        // suspension and then failing on the queue would let new mail flow while the held
+        // mail stays.
         let holdQueue = try mode.map { _ in try HoldQueue(configDirectory: parsed.values["--postfix-config"]) }
+        if let holdQueue {
+            do {
+                _ = try holdQueue.entries()
+            } catch {
+                throw DaemonError(description: "cannot read the hold queue, so nothing changed (no suspension lifted, no held message touched): \(error)")
+            }
+        }
 
         let report = try client.send(ControlRequest(command: .release, key: key), expecting: ReleaseReport.self)
+        let released = shellQuoted(report.key)
         if !parsed.wantsJSON {
             if let lifted = report.liftedSuspension {
-                print("released \(key) (suspended since \(formatTime(lifted.since)): \(lifted.reason))")
+                print("released \(released) (suspended since \(formatTime(lifted.since)): \(lifted.reason))")
             } else {
-                print("\(key) was not suspended")
+                print("\(released) was not suspended")
             }
         }
 
@@ -100,9 +121,9 @@ func releaseCommand(_ arguments: [String]) -> Int32 {
             if parsed.wantsJSON {
                 try printJSON(ReleaseOutput(release: report, mode: nil, outcomes: []))
             } else if report.heldMessages.isEmpty {
-                print("no held messages are recorded under \(key)")
+                print("no held messages are recorded under \(released)")
             } else {
-                print("\(report.heldMessages.count) held messages stay in the hold queue; act on them with egressctl release \(key) --deliver or --delete:")
+                print("\(report.heldMessages.count) held messages stay in the hold queue; act on them with egressctl release \(released) --deliver or --delete:")
                 print(renderHeldMessages(report.heldMessages), terminator: "")
             }
             return ExitStatus.ok
@@ -114,7 +135,7 @@ func releaseCommand(_ arguments: [String]) -> Int32 {
         for start in stride(from: 0, to: outcomes.count, by: ControlProtocol.outcomesPerRequest) {
             let batch = Array(outcomes[start..<min(start + ControlProtocol.outcomesPerRequest, outcomes.count)])
             do {
-                _ = try client.send(ControlRequest(command: .heldOutcome, key: key, outcomes: batch), expecting: HeldOutcomeReport.self)
+                _ = try client.send(ControlRequest(command: .heldOutcome, key: report.key, outcomes: batch), expecting: HeldOutcomeReport.self)
             } catch {
                 reportError = "\(error)"
                 break

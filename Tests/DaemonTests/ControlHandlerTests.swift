@@ -164,7 +164,7 @@ final class ControlHandlerTests: XCTestCase {
         let good = Daemon.reloadRecordingStatus(options: options, policySource: fixture.policySource, runtime: fixture.runtime, logger: logger)
         XCTAssertTrue(good.succeeded, String(describing: good.error))
         XCTAssertEqual(good.limits, 1)
-        XCTAssertEqual(fixture.runtime.reloads, 1)
+        XCTAssertEqual(fixture.runtime.reloadsApplied, 1)
         XCTAssertEqual(fixture.policySource.current.configuration.limits.count, 1)
 
         try "log_level: info\nlimits: [\n".write(toFile: path, atomically: true, encoding: .utf8)
@@ -173,7 +173,12 @@ final class ControlHandlerTests: XCTestCase {
         XCTAssertTrue(bad.error?.hasPrefix(path + ":") ?? false, String(describing: bad.error))
         XCTAssertEqual(fixture.runtime.reloadError, bad.error)
         XCTAssertEqual(fixture.policySource.current.configuration.limits.count, 1, "the running configuration stays")
-        XCTAssertEqual(fixture.runtime.reloads, 1)
+        XCTAssertEqual(fixture.runtime.reloadsApplied, 1)
+        XCTAssertEqual(fixture.runtime.reloadsRefused, 1)
+
+        let status = try XCTUnwrap(fixture.request(ControlRequest(command: .status), StatusReport.self).result)
+        XCTAssertEqual(status.reloadsApplied, 1)
+        XCTAssertEqual(status.reloadsRefused, 1)
     }
 
     // MARK: Refused requests
@@ -182,13 +187,16 @@ final class ControlHandlerTests: XCTestCase {
         let fixture = try ControlFixture.make(self)
         let cases: [(String, String)] = [
             ("not json\n", "invalid request"),
-            ("{\"version\":99,\"command\":\"status\"}\n", "protocol version 1, the request has version 99"),
-            ("{\"version\":1,\"command\":\"show\"}\n", "show needs a key"),
-            ("{\"version\":1,\"command\":\"show\",\"key\":\"acount:bob\"}\n", "did you mean 'account'"),
-            ("{\"version\":1,\"command\":\"suspend\",\"key\":\"server\",\"reason\":\"a\\nb\"}\n", "control character"),
-            ("{\"version\":1,\"command\":\"top\",\"level\":\"planet\"}\n", "unknown level 'planet'"),
-            ("{\"version\":1,\"command\":\"top\",\"count\":0}\n", "count must be from 1 to 1000"),
-            ("{\"version\":1,\"command\":\"top\",\"order\":\"loudest\"}\n", "invalid request"),
+            ("{\"version\":99,\"command\":\"status\"}\n", "protocol version \(ControlProtocol.version), the request has version 99"),
+            ("{\"version\":\(ControlProtocol.version),\"command\":\"show\"}\n", "show needs a key"),
+            ("{\"version\":\(ControlProtocol.version),\"command\":\"show\",\"key\":\"acount:bob\"}\n", "did you mean 'account'"),
+            ("{\"version\":\(ControlProtocol.version),\"command\":\"suspend\",\"key\":\"server\",\"reason\":\"a\\nb\"}\n", "control character"),
+            ("{\"version\":\(ControlProtocol.version),\"command\":\"top\",\"level\":\"planet\"}\n", "unknown level 'planet'"),
+            ("{\"version\":\(ControlProtocol.version),\"command\":\"top\",\"count\":0}\n", "count must be from 1 to 1000"),
+            ("{\"version\":\(ControlProtocol.version),\"command\":\"top\",\"order\":\"loudest\"}\n", "invalid request"),
+            ("{\"version\":\(ControlProtocol.version),\"command\":\"suspend\",\"key\":\"ip:999.1.1.1\"}\n", "invalid IP address '999.1.1.1'"),
+            ("{\"version\":\(ControlProtocol.version),\"command\":\"release\",\"key\":\"sender:<>\"}\n", "null sender"),
+            ("{\"version\":\(ControlProtocol.version),\"command\":\"show\",\"key\":\"script:alice\"}\n", "script:ACCOUNT:PATH"),
         ]
         for (line, expected) in cases {
             let reply = try ControlProtocol.decodeLine(ControlReply<EmptyResult>.self, from: fixture.handler.reply(to: Array(line.utf8), from: nil))
@@ -196,5 +204,88 @@ final class ControlHandlerTests: XCTestCase {
             XCTAssertTrue(reply.error?.contains(expected) ?? false, "\(line): \(String(describing: reply.error))")
         }
         XCTAssertNil(fixture.policySource.current.policy.limiter.suspension(of: "server"))
+        XCTAssertEqual(fixture.policySource.current.policy.limiter.suspensions(), [], "no refused request suspended anything")
+    }
+
+    // MARK: Canonical keys
+
+    func testTypedKeysAreCanonicalized() throws {
+        var configuration = Configuration.defaults
+        configuration.identity.ipv6PrefixLength = 64
+        let fixture = try ControlFixture.make(self, configuration: configuration)
+
+        let suspend = try XCTUnwrap(fixture.request(ControlRequest(command: .suspend, key: "sender:Carol@X.Example"), SuspendReport.self).result)
+        XCTAssertEqual(suspend.key, "sender:Carol@x.example")
+        XCTAssertEqual(suspend.suspension.key, "sender:Carol@x.example")
+        XCTAssertEqual(fixture.log.texts(at: .notice).first?.hasPrefix("suspended sender:Carol@x.example by uid 0"), true,
+                       "\(fixture.log.texts(at: .notice))")
+        // Carol's mail, whose domain the MTA may write in any case, is held now.
+        XCTAssertEqual(try fixture.decide(from: "Carol@X.EXAMPLE", queueID: "C1").action, .hold)
+
+        let show = try XCTUnwrap(fixture.request(ControlRequest(command: .show, key: "sender:<Carol@x.example.>"), KeyReport.self).result)
+        XCTAssertEqual(show.key, "sender:Carol@x.example")
+        XCTAssertEqual(show.heldMessages.map(\.queueID), ["C1"])
+
+        let ip = try XCTUnwrap(fixture.request(ControlRequest(command: .suspend, key: "ip:2001:DB8:1:2::77"), SuspendReport.self).result)
+        XCTAssertEqual(ip.key, "ip:2001:db8:1:2::/64")
+
+        let release = try XCTUnwrap(fixture.request(ControlRequest(command: .release, key: "sender:Carol@X.Example"), ReleaseReport.self).result)
+        XCTAssertEqual(release.key, "sender:Carol@x.example")
+        XCTAssertEqual(release.liftedSuspension?.key, "sender:Carol@x.example")
+        XCTAssertEqual(release.heldMessages.map(\.queueID), ["C1"])
+        XCTAssertEqual(fixture.policySource.current.policy.limiter.suspensions().map(\.key), ["ip:2001:db8:1:2::/64"])
+    }
+
+    // MARK: suspended
+
+    func testSuspendedListsIdleKeys() throws {
+        var configuration = Configuration.defaults
+        configuration.limits = [LimitRule(name: "logins", level: .login, messages: [RateWindow(limit: 1, seconds: 3600, isHard: true)])]
+        let fixture = try ControlFixture.make(self, configuration: configuration)
+
+        let empty = try XCTUnwrap(fixture.request(ControlRequest(command: .suspended), SuspendedReport.self).result)
+        XCTAssertEqual(empty.keys, [])
+
+        // A hard window suspends login:crm; an admin suspends account:bob, which never sent.
+        try fixture.decide(from: "crm@shop.example", login: "crm", queueID: "L1")
+        XCTAssertEqual(try fixture.decide(from: "crm@shop.example", login: "crm", queueID: "L2").action, .hold)
+        try fixture.decide(from: "crm@shop.example", login: "crm", queueID: "L3")
+        XCTAssertTrue(try fixture.request(ControlRequest(command: .suspend, key: "account:bob", reason: "ticket 7"), SuspendReport.self,
+                                          peer: ControlPeer(pid: 2, uid: 1000, gid: 1000)).ok)
+
+        let report = try XCTUnwrap(fixture.request(ControlRequest(command: .suspended), SuspendedReport.self).result)
+        XCTAssertEqual(report.keys.map(\.suspension.key), ["login:crm", "account:bob"], "oldest first")
+        let login = try XCTUnwrap(report.keys.first)
+        XCTAssertEqual(login.suspension.rule, "logins")
+        XCTAssertNil(login.suspension.adminUID)
+        XCTAssertEqual(login.suspension.origin, "rule logins")
+        XCTAssertEqual(login.heldMessages, 2)
+        let admin = try XCTUnwrap(report.keys.last)
+        XCTAssertEqual(admin.suspension.adminUID, 1000)
+        XCTAssertEqual(admin.suspension.origin, "admin uid 1000")
+        XCTAssertEqual(admin.suspension.reason, "ticket 7")
+        XCTAssertEqual(admin.heldMessages, 0)
+
+        // Top leaves the idle admin suspension out; suspended does not.
+        let top = try XCTUnwrap(fixture.request(ControlRequest(command: .top, order: .messages), TopReport.self).result)
+        XCTAssertFalse(top.rows.contains { $0.key == "account:bob" })
+    }
+
+    // MARK: Trip progress
+
+    func testShowReportsTripsTowardsSuspension() throws {
+        var configuration = Configuration.defaults
+        configuration.limits = [LimitRule(name: "logins", level: .login, messages: [RateWindow(limit: 1, seconds: 3600)],
+                                          suspendAfter: SuspensionThreshold(trips: 3, seconds: 3600))]
+        let fixture = try ControlFixture.make(self, configuration: configuration)
+        try fixture.decide(from: "crm@shop.example", login: "crm", queueID: "T1")
+        XCTAssertEqual(try fixture.decide(from: "crm@shop.example", login: "crm", queueID: "T2").action, .tempfail)
+
+        let report = try XCTUnwrap(fixture.request(ControlRequest(command: .show, key: "login:crm"), KeyReport.self).result)
+        let progress = try XCTUnwrap(report.limits.first?.tripProgress)
+        XCTAssertEqual(progress.trips, 1)
+        XCTAssertEqual(progress.threshold, 3)
+        XCTAssertEqual(progress.period, "1h")
+        XCTAssertNil(report.suspension)
     }
 }

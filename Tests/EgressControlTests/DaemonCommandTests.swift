@@ -82,7 +82,7 @@ final class DaemonCommandTests: XCTestCase {
         StatusReport(
             version: "0.1.0", pid: 4242, startedAt: Date(timeIntervalSince1970: 1_700_000_000), uptimeSeconds: 3725,
             configuration: "/etc/egress-milter/egress-milter.yaml", configurationLoadedAt: Date(timeIntervalSince1970: 1_700_000_000),
-            reloads: 0, reloadError: reloadError, listen: "unix:/var/spool/postfix/egress-milter/milter.sock",
+            reloadsApplied: 3, reloadsRefused: 3, reloadError: reloadError, listen: "unix:/var/spool/postfix/egress-milter/milter.sock",
             controlSocket: "/run/egress-milter/control.sock", decided: ActionCounts(), trackedKeys: 3, suspendedKeys: 1,
             heldMessages: 2,
             stores: [StoreHealth(name: "limits", path: "/var/lib/egress-milter/limits.sqlite", healthy: storeHealthy,
@@ -165,6 +165,117 @@ final class DaemonCommandTests: XCTestCase {
         XCTAssertEqual(lines.first, "version         0.1.0 (pid 4242)")
         XCTAssertTrue(lines.contains("uptime          1h 2m (since 2023-11-14 22:13:20Z)"), text)
         XCTAssertTrue(lines.contains("store limits    FAILING /var/lib/egress-milter/limits.sqlite: disk I/O error"), text)
+        XCTAssertTrue(lines.contains("reloads         3 applied, 3 refused"), text)
+        XCTAssertTrue(lines.contains("suspended keys  1 (list them with: egressctl suspended)"), text)
         XCTAssertFalse(lines.contains { $0.hasSuffix(" ") }, "no trailing blanks")
+    }
+
+    // MARK: Keys as the daemon writes them
+
+    func testSuspendPrintsTheDaemonsKeyQuoted() throws {
+        let key = "script:alice:/home/alice/public_html/wp content/x.php"
+        let suspension = SuspensionReport(Suspension(key: key, reason: "by hand", since: Date(timeIntervalSince1970: 1_700_000_000)))
+        let daemon = try StandInDaemon(self, replies: [.init(SuspendReport(key: key, suspension: suspension, alreadySuspended: false))])
+        let output = try captureStandardOutput { suspendCommand([key, "--socket", daemon.path]) }
+        XCTAssertEqual(output.status, 0)
+        XCTAssertTrue(output.text.contains("suspended 'script:alice:/home/alice/public_html/wp content/x.php': by hand"), output.text)
+        XCTAssertTrue(output.text.contains("egressctl release 'script:alice:/home/alice/public_html/wp content/x.php' [--deliver|--delete]"), output.text)
+    }
+
+    func testSuspendShowsCanonicalKeyFromTheReply() throws {
+        let canonical = "sender:Carol@x.example"
+        let suspension = SuspensionReport(Suspension(key: canonical, reason: "r", since: Date(timeIntervalSince1970: 1_700_000_000)))
+        let daemon = try StandInDaemon(self, replies: [.init(SuspendReport(key: canonical, suspension: suspension, alreadySuspended: false))])
+        let output = try captureStandardOutput { suspendCommand(["sender:Carol@X.Example", "--socket", daemon.path]) }
+        XCTAssertEqual(daemon.requests.first?.key, "sender:Carol@X.Example", "the daemon canonicalizes, not egressctl")
+        XCTAssertTrue(output.text.hasPrefix("suspended sender:Carol@x.example: r\n"), output.text)
+    }
+
+    // MARK: show
+
+    func testShowPrintsTripProgressAndQuotedReleaseHint() throws {
+        let key = "login:crm user"
+        let usage = LimitUsage(rule: "logins", level: "login", shadow: false, smtpAction: "tempfail", localAction: "hold",
+                               overridesTable: nil, exempt: [], maximumRecipients: nil, windows: [],
+                               tripProgress: TripProgress(trips: 1, threshold: SuspensionThreshold(trips: 3, seconds: 3600)))
+        let suspension = Suspension(key: key, reason: "by hand", since: Date(timeIntervalSince1970: 1_700_000_000), adminUID: 0)
+        let report = KeyReport(key: key, suspension: SuspensionReport(suspension), limits: [usage], recentDecisions: [], heldMessages: [])
+        let text = renderKeyReport(report)
+        XCTAssertTrue(text.contains("trips       1 of 3 within 1h for rule logins\n"), text)
+        XCTAssertTrue(text.contains("release with: egressctl release 'login:crm user' [--deliver|--delete]"), text)
+        XCTAssertTrue(text.contains("by admin uid 0: by hand"), text)
+    }
+
+    // MARK: suspended
+
+    func testSuspendedListsKeysAndEmptyListExitsZero() throws {
+        let since = Date(timeIntervalSince1970: 1_700_000_000)
+        let keys = [
+            SuspendedKey(suspension: SuspensionReport(Suspension(key: "login:crm", reason: "limit logins: 3 trips within 1h", since: since,
+                                                                 rule: "logins")), heldMessages: 4),
+            SuspendedKey(suspension: SuspensionReport(Suspension(key: "account:bob", reason: "ticket 7", since: since, adminUID: 1000)),
+                         heldMessages: 0),
+        ]
+        let daemon = try StandInDaemon(self, replies: [.init(SuspendedReport(keys: [])), .init(SuspendedReport(keys: keys)),
+                                                       .init(SuspendedReport(keys: keys))])
+        let empty = try captureStandardOutput { suspendedCommand(["--socket", daemon.path]) }
+        XCTAssertEqual(empty.status, 0)
+        XCTAssertEqual(empty.text, "no key is suspended\n")
+
+        let listed = try captureStandardOutput { suspendedCommand(["--socket", daemon.path]) }
+        XCTAssertEqual(listed.status, 0)
+        let lines = listed.text.split(separator: "\n")
+        XCTAssertTrue(lines.first?.hasPrefix("KEY") ?? false, listed.text)
+        let login = try XCTUnwrap(lines.first { $0.hasPrefix("login:crm") }, listed.text)
+        XCTAssertTrue(login.contains("rule logins"), String(login))
+        XCTAssertTrue(login.contains(" 4 "), String(login))
+        let admin = try XCTUnwrap(lines.first { $0.hasPrefix("account:bob") }, listed.text)
+        XCTAssertTrue(admin.contains("admin uid 1000"), String(admin))
+        XCTAssertTrue(admin.hasSuffix("ticket 7"), String(admin))
+
+        let json = try captureStandardOutput { suspendedCommand(["--socket", daemon.path, "--json"]) }
+        XCTAssertEqual(json.status, 0)
+        XCTAssertTrue(json.text.contains("\"admin_uid\" : 1000"), json.text)
+        XCTAssertTrue(json.text.contains("\"held_messages\" : 4"), json.text)
+        XCTAssertEqual(daemon.requests.map(\.command), [.suspended, .suspended, .suspended])
+    }
+
+    // MARK: Global options
+
+    func testGlobalOptionsMayPrecedeTheCommand() throws {
+        let daemon = try StandInDaemon(self, replies: [.init(status()), .init(status()), .init(SuspendedReport(keys: []))])
+        XCTAssertEqual(EgressControl.main(arguments: ["egressctl", "--socket", daemon.path, "status"]), 0)
+        XCTAssertEqual(EgressControl.main(arguments: ["egressctl", "--socket=\(daemon.path)", "--json", "status"]), 0)
+        let json = try captureStandardOutput { EgressControl.main(arguments: ["egressctl", "--json", "--socket", daemon.path, "suspended"]) }
+        XCTAssertEqual(json.status, 0)
+        XCTAssertTrue(json.text.contains("\"keys\""), json.text)
+        XCTAssertEqual(daemon.requests.map(\.command), [.status, .status, .suspended])
+
+        XCTAssertEqual(EgressControl.main(arguments: ["egressctl", "--socket"]), 2, "a missing value")
+        XCTAssertEqual(EgressControl.main(arguments: ["egressctl", "--reason", "x", "status"]), 2, "not a global option")
+        XCTAssertEqual(EgressControl.main(arguments: ["egressctl", "--socket", daemon.path]), 2, "no command")
+    }
+
+    func testSplitGlobalOptions() throws {
+        let split = try EgressControl.splitGlobalOptions(["--socket", "/s", "--json", "show", "--config", "/c", "server"])
+        XCTAssertEqual(split.options, ["--socket", "/s", "--json"])
+        XCTAssertEqual(split.rest, ["show", "--config", "/c", "server"])
+        XCTAssertEqual(try EgressControl.splitGlobalOptions(["--help"]).rest, ["--help"])
+    }
+
+    // MARK: release
+
+    func testReleaseRefusesUnreadableHoldQueue() throws {
+        // No reply is prepared: the release must not reach the daemon at all.
+        let daemon = try StandInDaemon(self, replies: [])
+        let missing = NSTemporaryDirectory() + "egressctl-no-postfix-\(UUID().uuidString.prefix(8))"
+        for mode in ["--deliver", "--delete"] {
+            let output = try captureStandardError {
+                releaseCommand(["account:alice", mode, "--postfix-config", missing, "--socket", daemon.path])
+            }
+            XCTAssertEqual(output.status, 1, mode)
+            XCTAssertTrue(output.text.contains("nothing changed"), output.text)
+        }
+        XCTAssertEqual(daemon.requests, [])
     }
 }

@@ -52,6 +52,52 @@ final class ControlProtocolTests: XCTestCase {
         XCTAssertNil(error.result)
     }
 
+    func testFieldNamesAreSnakeCaseOnTheWire() throws {
+        let since = Date(timeIntervalSince1970: 1_700_000_000)
+        let suspension = Suspension(key: "account:alice", reason: "ticket 42", since: since, adminUID: 1000)
+        let report = SuspendedReport(keys: [SuspendedKey(suspension: SuspensionReport(suspension), heldMessages: 2)])
+        let line = try ControlProtocol.encodeLine(ControlReply(result: report))
+        let text = String(decoding: line, as: UTF8.self)
+        XCTAssertTrue(text.contains("\"admin_uid\":1000"), text)
+        XCTAssertTrue(text.contains("\"held_messages\":2"), text)
+        XCTAssertEqual(try ControlProtocol.decodeLine(ControlReply<SuspendedReport>.self, from: line).result, report)
+
+        let held = HeldMessage(queueID: "4NxT2k0QZGz9vB", heldAt: since, sender: "a@b.example", recipients: 1, reason: "r", identity: "server")
+        let heldLine = try ControlProtocol.encodeLine(held)
+        let heldText = String(decoding: heldLine, as: UTF8.self)
+        XCTAssertTrue(heldText.contains("\"queue_id\":\"4NxT2k0QZGz9vB\""), heldText)
+        XCTAssertTrue(heldText.contains("\"held_at\":"), heldText)
+        XCTAssertFalse(heldText.contains("queueID"), heldText)
+        XCTAssertEqual(try ControlProtocol.decodeLine(HeldMessage.self, from: heldLine), held)
+    }
+
+    func testWireNamesMapToPropertyNames() {
+        let cases: [(String, String)] = [
+            ("queue_id", "queueID"), ("admin_uid", "adminUID"), ("held_messages", "heldMessages"),
+            ("reloads_applied", "reloadsApplied"), ("key", "key"), ("trip_progress", "tripProgress"),
+        ]
+        for (wire, property) in cases {
+            XCTAssertEqual(ControlProtocol.propertyName(forWireName: wire), property, wire)
+        }
+    }
+
+    func testReportsRoundTripWithSnakeCaseNames() throws {
+        let usage = LimitUsage(
+            rule: "logins", level: "login", shadow: false, smtpAction: "tempfail", localAction: "hold", overridesTable: nil,
+            exempt: [], maximumRecipients: 10,
+            windows: [WindowUsage(unit: "messages", window: "30/1m", seconds: 60, limit: 30, hard: false, count: 3)],
+            tripProgress: TripProgress(trips: 1, threshold: SuspensionThreshold(trips: 3, seconds: 3600)))
+        let decision = DecisionRecord(time: Date(timeIntervalSince1970: 1_700_000_000), queueID: "Q1", action: "accept", reason: "",
+                                      path: "smtp", sender: "a@b.example", recipients: 2, score: 1.5, identity: "login:crm<server")
+        let report = KeyReport(key: "login:crm", suspension: nil, limits: [usage], recentDecisions: [decision], heldMessages: [])
+        let line = try ControlProtocol.encodeLine(ControlReply(result: report))
+        XCTAssertEqual(try ControlProtocol.decodeLine(ControlReply<KeyReport>.self, from: line).result, report)
+        let text = String(decoding: line, as: UTF8.self)
+        for name in ["\"trip_progress\"", "\"maximum_recipients\"", "\"recent_decisions\"", "\"smtp_action\"", "\"period\":\"1h\""] {
+            XCTAssertTrue(text.contains(name), name)
+        }
+    }
+
     func testUnknownCommandIsADecodingError() {
         let line = Array("{\"version\":1,\"command\":\"explode\"}\n".utf8)
         XCTAssertThrowsError(try ControlProtocol.decodeLine(ControlRequest.self, from: line))
@@ -97,7 +143,7 @@ final class ControlProtocolTests: XCTestCase {
     func testStatusFindings() {
         var report = StatusReport(
             version: "0.1.0", pid: 1, startedAt: Date(), uptimeSeconds: 0, configuration: "/etc/x.yaml",
-            configurationLoadedAt: Date(), reloads: 0, reloadError: nil, listen: "unix:/x", controlSocket: "/y",
+            configurationLoadedAt: Date(), reloadsApplied: 0, reloadsRefused: 0, reloadError: nil, listen: "unix:/x", controlSocket: "/y",
             decided: ActionCounts(), trackedKeys: 0, suspendedKeys: 0, heldMessages: 0,
             stores: [StoreHealth(name: "limits", path: "/z")])
         XCTAssertFalse(report.hasFinding)

@@ -33,6 +33,25 @@ final class LimitInspectionTests: XCTestCase {
         ])
     }
 
+    func testTripProgressCountsTripsWithinThePeriod() throws {
+        var rule = LimitRule(name: "strict", level: .login, messages: T.windows("1/1m"))
+        rule.suspendAfter = SuspensionThreshold(trips: 3, seconds: 3600)
+        let policy = T.policy([rule, logins])
+        XCTAssertNil(policy.limitUsage(for: "login:alice", now: T.at(0)).last?.tripProgress, "a rule without suspend_after")
+        XCTAssertEqual(policy.limitUsage(for: "login:alice", now: T.at(0)).first?.tripProgress?.trips, 0)
+
+        try T.send(policy, at: 0)
+        XCTAssertEqual(try T.send(policy, at: 1).action, .tempfail)
+        let progress = try XCTUnwrap(policy.limitUsage(for: "login:alice", now: T.at(2)).first?.tripProgress)
+        XCTAssertEqual(progress.trips, 1)
+        XCTAssertEqual(progress.threshold, 3)
+        XCTAssertEqual(progress.seconds, 3600)
+        XCTAssertEqual(progress.period, "1h")
+
+        let hourLater = policy.limitUsage(for: "login:alice", now: T.at(3700)).first?.tripProgress
+        XCTAssertEqual(hourLater?.trips, 0, "the trip has left the period")
+    }
+
     func testCountsDrainWithTime() throws {
         let policy = T.policy([logins])
         try T.send(policy, at: 0)

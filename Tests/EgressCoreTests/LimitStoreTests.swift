@@ -156,6 +156,37 @@ final class LimitStoreTests: XCTestCase {
         XCTAssertEqual(reopened.suspensions(), [Suspension(key: "ip:198.51.100.9", reason: "open proxy", since: T.at(2))])
     }
 
+    func testAdminUIDOfSuspensionIsStored() throws {
+        let directory = try T.temporaryDirectory(self)
+        let limiter = try openLimiter(directory, clock(wall: 0))
+        try limiter.suspend("login:mallory", reason: "phishing kit found", now: T.at(1), adminUID: 1000)
+        let reopened = try openLimiter(directory, clock(wall: 2))
+        XCTAssertEqual(reopened.suspensions().first?.adminUID, 1000)
+    }
+
+    func testStoreWithoutAdminUIDColumnGainsIt() throws {
+        let directory = try T.temporaryDirectory(self)
+        let limiter = try openLimiter(directory, clock(wall: 0))
+        try limiter.suspend("login:old", reason: "from an older release", now: T.at(1))
+
+        // Rebuild the table as an older release created it, without the column.
+        let database = try SQLiteDatabase(path: directory + "/limits.sqlite")
+        try database.execute("""
+            CREATE TABLE old_suspensions AS SELECT key, reason, since, rule FROM suspensions;
+            DROP TABLE suspensions;
+            CREATE TABLE suspensions (key TEXT PRIMARY KEY, reason TEXT NOT NULL, since REAL NOT NULL, rule TEXT) WITHOUT ROWID;
+            INSERT INTO suspensions SELECT * FROM old_suspensions;
+            DROP TABLE old_suspensions;
+            """, operation: "downgrade")
+        XCTAssertNil(try? database.prepare("SELECT admin_uid FROM suspensions"), "the column is gone")
+
+        let reopened = try openLimiter(directory, clock(wall: 2))
+        XCTAssertEqual(reopened.suspensions().map(\.key), ["login:old"])
+        XCTAssertNil(reopened.suspensions().first?.adminUID)
+        try reopened.suspend("login:new", reason: "by hand", now: T.at(3), adminUID: 0)
+        XCTAssertEqual(try openLimiter(directory, clock(wall: 4)).suspension(of: "login:new")?.adminUID, 0)
+    }
+
     // MARK: Clock steps across a restart
 
     private func fillAndReopen(at reading: ClockReading) throws -> Policy {

@@ -1,8 +1,9 @@
 // The control socket and egressctl against a running daemon and a real Postfix: status,
-// suspend and the hold it causes, show with queue IDs, release with --deliver (the held mail
+// suspend and the hold it causes, keys typed in another case or form than the daemon builds
+// them, the list of suspended keys, show with queue IDs, release with --deliver (the held mail
 // reaches the sink and leaves the hold queue) and --delete (removed, never delivered), the
-// same after a daemon restart, top, reload of a broken file, and the exit status when the
-// daemon is down.
+// same after a daemon restart, a release that changes nothing when the queue cannot be read, top,
+// reload of a broken file, and the exit status when the daemon is down.
 //
 // The daemon's configuration adds a control socket inside the test's directory and one limit
 // rule per sender address, so `top` and `show` have windows to report.
@@ -95,7 +96,73 @@ final class ControlSocketTests: IntegrationTestCase {
         XCTAssertEqual(other.status, 0, other.standardError)
     }
 
+    func testTypedKeyIsCanonicalizedAndListed() throws {
+        let suspend = try control.run("suspend", ["sender:Typed@Shop.EXAMPLE", "--reason", "case test"])
+        XCTAssertEqual(suspend.status, 0, suspend.standardError)
+        XCTAssertTrue(suspend.standardOutput.hasPrefix("suspended sender:Typed@shop.example: case test\n"), suspend.standardOutput)
+
+        // The MTA's sender in yet another case carries the same key, so its mail is held.
+        let message = try send(from: "Typed@shop.example")
+        XCTAssertTrue(waitForHeld(message.queueID), environment.diagnostics())
+
+        let (listResult, list) = try control.json(SuspendedReport.self, "suspended")
+        XCTAssertEqual(listResult.status, 0, listResult.standardError)
+        XCTAssertEqual(list.keys.map(\.suspension.key), ["sender:Typed@shop.example"])
+        XCTAssertEqual(list.keys.first?.suspension.adminUID, 0)
+        XCTAssertNil(list.keys.first?.suspension.rule)
+        XCTAssertEqual(list.keys.first?.heldMessages, 1)
+        XCTAssertTrue(listResult.standardOutput.contains("\"held_messages\" : 1"), "snake_case keys: \(listResult.standardOutput)")
+
+        let text = try control.run("suspended")
+        XCTAssertEqual(text.status, 0, text.standardError)
+        let row = text.standardOutput.split(separator: "\n").first { $0.hasPrefix("sender:Typed@shop.example") }
+        XCTAssertTrue(row?.contains("admin uid 0") ?? false, text.standardOutput)
+
+        // A key no message can carry is rejected and nothing is suspended.
+        let invalid = try control.run("suspend", ["ip:999.1.1.1"])
+        XCTAssertEqual(invalid.status, 1, invalid.standardOutput)
+        XCTAssertTrue(invalid.standardError.contains("invalid IP address '999.1.1.1'"), invalid.standardError)
+        XCTAssertEqual(try control.json(SuspendedReport.self, "suspended").1.keys.count, 1)
+
+        // Release in the typed form finds the key and its held message.
+        let release = try control.run("release", ["sender:Typed@SHOP.example"])
+        XCTAssertEqual(release.status, 0, release.standardError)
+        XCTAssertTrue(release.standardOutput.contains("released sender:Typed@shop.example"), release.standardOutput)
+        XCTAssertTrue(release.standardOutput.contains(message.queueID), release.standardOutput)
+        let empty = try control.run("suspended")
+        XCTAssertEqual(empty.status, 0)
+        XCTAssertEqual(empty.standardOutput, "no key is suspended\n")
+    }
+
     // MARK: release
+
+    func testReleaseWithUnreadableQueueChangesNothing() throws {
+        let sender = "unreadable@shop.example"
+        let key = "sender:\(sender)"
+        XCTAssertEqual(try control.run("suspend", [key]).status, 0)
+        let message = try send(from: sender)
+        XCTAssertTrue(waitForHeld(message.queueID), environment.diagnostics())
+
+        // A configuration directory without main.cf makes postqueue -j fail. A stopped Postfix
+        // does not: run as root, postqueue then reads the queue directory itself.
+        let missing = environment.postfix.configDirectory + "-missing"
+        let refused = try control.run("release", [key, "--deliver", "--postfix-config", missing])
+        XCTAssertEqual(refused.status, 1, refused.standardOutput + refused.standardError)
+        XCTAssertTrue(refused.standardError.contains("cannot read the hold queue, so nothing changed"), refused.standardError)
+        XCTAssertTrue(refused.standardError.contains("postqueue -j failed"), refused.standardError)
+
+        let (_, list) = try control.json(SuspendedReport.self, "suspended")
+        XCTAssertEqual(list.keys.map(\.suspension.key), [key], "the key stays suspended")
+        XCTAssertEqual(list.keys.first?.heldMessages, 1)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: environment.postfix.queueDirectory + "/hold/" + message.queueID),
+                      "the message stays in the hold queue")
+        XCTAssertFalse(environment.daemon.log().contains("released \(key)"), environment.daemon.log())
+
+        // With the instance's directory, the same command delivers the message.
+        let release = try control.run("release", [key, "--deliver"] + control.postfixOptions)
+        XCTAssertEqual(release.status, 0, release.standardOutput + release.standardError)
+        XCTAssertTrue(waitForSink(token: message.token), environment.diagnostics())
+    }
 
     func testReleaseDeliverSendsHeldMessagesOn() throws {
         let sender = "deliver@shop.example"
