@@ -72,7 +72,7 @@ public enum ControlProtocol {
     /// Words written in capitals inside property names (`queueID`, `adminUID`). Foundation's
     /// `.convertFromSnakeCase` would turn "queue_id" into "queueId", which matches no property,
     /// so the decoder maps these words itself. A new property with another such word needs it
-    /// added here; the round-trip tests of every reply catch a missing one.
+    /// added here, or an optional field of that name decodes as nil and a required one fails.
     static let capitalizedWords: [String: String] = ["id": "ID", "uid": "UID"]
 
     /// Returns the Swift property name of a snake_case field name: "queue_id" → "queueID".
@@ -126,7 +126,10 @@ public enum ControlProtocol {
             return "invalid key '\(key)'; expected LEVEL:VALUE such as account:alice, or server or local-unverified"
         }
         let levelName = String(key[..<colon])
-        guard let level = levels.first(where: { $0.rawValue == levelName }), !level.hasNoValue else {
+        if let level = levels.first(where: { $0.rawValue == levelName }), level.hasNoValue {
+            return "the level '\(levelName)' takes no value; write the key as '\(levelName)'"
+        }
+        guard levels.contains(where: { $0.rawValue == levelName }) else {
             let names = levels.map(\.rawValue)
             var message = "unknown level '\(levelName)' in key '\(key)'"
             if let near = Suggestion.nearest(to: levelName, among: names) {

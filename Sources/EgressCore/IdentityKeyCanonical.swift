@@ -33,9 +33,7 @@ extension IdentityResolver {
             throw IdentityKeyError("unknown level '\(levelName)' in key '\(text)'")
         }
         if level.hasNoValue {
-            guard text == level.rawValue else {
-                throw IdentityKeyError("the level '\(level.rawValue)' takes no value; write the key as '\(level.rawValue)'")
-            }
+            // keyProblem rejects a value after these levels, so the key is the level alone.
             return text
         }
         let value = String(text.dropFirst(levelName.count + 1))

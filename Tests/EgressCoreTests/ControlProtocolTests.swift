@@ -114,7 +114,8 @@ final class ControlProtocolTests: XCTestCase {
             ("alice", "expected LEVEL:VALUE"),
             ("acount:alice", "did you mean 'account'"),
             ("account:", "no value"),
-            ("server:x", "unknown level 'server'"),
+            ("server:x", "the level 'server' takes no value"),
+            ("local-unverified:x", "write the key as 'local-unverified'"),
             ("account:a\nb", "control character"),
             ("script:" + String(repeating: "x", count: ControlProtocol.maximumKeyBytes), "bytes long"),
         ]

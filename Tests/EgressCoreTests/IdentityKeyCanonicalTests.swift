@@ -61,7 +61,7 @@ final class IdentityKeyCanonicalTests: XCTestCase {
             ("script::/x.php", "expected script:ACCOUNT:PATH"),
             ("script:alice:", "expected script:ACCOUNT:PATH"),
             ("", "empty"),
-            ("server:x", "unknown level 'server'"),
+            ("server:x", "takes no value"),
         ]
         for (typed, expected) in cases {
             XCTAssertThrowsError(try resolver.canonicalKey(typed), typed) { error in
