@@ -15,6 +15,9 @@ final class SendmailEnvironment {
     let daemon: MilterDaemon
     /// YAML appended to the daemon's configuration (`identity:`, `limits:`). Set it before start().
     var additionalDaemonConfiguration = ""
+    /// YAML items appended to the configuration's `senders:` list, after the rules for the
+    /// reject.test, tempfail.test and hold.test sender domains. Set it before start().
+    var additionalSenderRules = ""
 
     /// Checks that the tests can run here and prepares (but does not start) an environment.
     static func make() throws -> SendmailEnvironment {
@@ -105,7 +108,7 @@ final class SendmailEnvironment {
                 action: hold
                 reason: test rule for hold
 
-            """ + additionalDaemonConfiguration
+            """ + additionalSenderRules + additionalDaemonConfiguration
     }
 
     /// Waits until the sink holds at least `count` messages and no message is queued.

@@ -99,6 +99,9 @@ final class SendmailInstance {
     /// Path of the milter's unix socket; nil runs the MTA without a milter.
     let milterSocket: String?
     let tools: SendmailTools
+    /// m4 lines added to the MTA's sendmail.mc before its MAILER line, such as the AUTH
+    /// settings of the SMTP AUTH tests. Set it before start().
+    var additionalMTAMacros = ""
 
     var configurationPath: String { root + "/sendmail.cf" }
     var submitConfigurationPath: String { root + "/submit.cf" }
@@ -248,6 +251,7 @@ final class SendmailInstance {
         if let milterSocket {
             text += Self.milterMacros(socket: milterSocket)
         }
+        text += additionalMTAMacros
         text += "MAILER(`smtp')dnl\n"
         return text
     }
