@@ -11,7 +11,7 @@ let reloadHelp = """
     Makes the daemon read its configuration file and limits overrides table again, as
     SIGUSR1 does. When the new file is invalid the daemon keeps the running configuration
     and egressctl prints the error. Settings bound at start-up (listen, socket, user,
-    state_directory, timeout, fail_action, control) change only with a restart; a reload
+    state_directory, timeout, fail_action, control, metrics) change only with a restart; a reload
     that changes them says so.
 
     Exit status: 0 reloaded, 1 the new configuration was refused, 2 usage error or the
