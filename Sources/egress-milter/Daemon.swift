@@ -20,12 +20,17 @@ enum Daemon {
         blockHandledSignals()
         signal(SIGPIPE, SIG_IGN)
 
-        let options: CommandLineOptions
+        var options: CommandLineOptions
         do {
             options = try parseCommandLine(arguments)
         } catch {
             printError("egress-milter: \(error)")
             return 2
+        }
+        // The daemon leaves its working directory once it runs (see serve), so a relative
+        // --config must still name the same file at a reload.
+        if !options.configurationPath.hasPrefix("/") {
+            options.configurationPath = FileManager.default.currentDirectoryPath + "/" + options.configurationPath
         }
         if options.showHelp {
             print(usageText)
@@ -168,6 +173,12 @@ enum Daemon {
         }
         if let account {
             try dropPrivileges(to: account)
+        }
+        // A daemon holds no directory: the one it was started from may be unreadable to its
+        // user (root's home is 0700), and the programs it runs, such as sendmail, refuse to
+        // start in such a directory. Every path in the configuration is absolute.
+        guard chdir("/") == 0 else {
+            throw StartupError(description: "cannot change to the root directory: \(String(cString: strerror(errno)))")
         }
         // An existing state directory keeps its owner, so say plainly when the daemon's user
         // cannot write it, rather than let SQLite fail with "unable to open database file".

@@ -1,7 +1,7 @@
 // Accepted mail on both paths through a real Postfix with egress-milter. A message received
 // over SMTP (smtpd_milters) and one submitted with the local sendmail command (pickup, then
 // cleanup with non_smtpd_milters) must reach the sink with the status header. The daemon must
-// log one decision for each, naming the path.
+// log one decision for each, naming the path. The running daemon holds no working directory.
 import XCTest
 
 final class DeliveryTests: IntegrationTestCase {
@@ -55,6 +55,14 @@ final class DeliveryTests: IntegrationTestCase {
         XCTAssertEqual(decisions.first?.action, "accept")
         XCTAssertEqual(decisions.first?.path, "local")
         XCTAssertEqual(decisions.first?.sender, sender)
+    }
+
+    func testDaemonWorksFromTheRootDirectory() throws {
+        // The programs it runs (sendmail for notices) refuse a working directory their user
+        // cannot read, such as root's home, so the daemon must not keep the one it started in.
+        let pid = try XCTUnwrap(environment.daemon.processIdentifier)
+        let directory = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")
+        XCTAssertEqual(directory, "/")
     }
 }
 
