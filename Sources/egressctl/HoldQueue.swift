@@ -10,8 +10,6 @@
 
 import EgressCore
 import Foundation
-import Glibc
-import Synchronization
 
 /// One message of `postqueue -j` (Postfix 3.1 and later print one JSON object per line).
 struct QueueEntry: Decodable, Equatable {
@@ -94,10 +92,14 @@ struct HoldQueue {
     func entries() throws -> [QueueEntry] {
         let result = try runProgram(postqueue, instanceArguments + ["-j"], timeoutSeconds: Self.commandTimeoutSeconds)
         guard result.status == 0 else {
-            throw DaemonError(description: "postqueue -j failed (exit status \(result.status)): \(result.errorText.trimmingCharacters(in: .whitespacesAndNewlines)); is Postfix running?")
+            throw DaemonError(description: "postqueue -j failed (exit status \(result.status)): \(result.standardErrorText.trimmingCharacters(in: .whitespacesAndNewlines)); is Postfix running?")
+        }
+        // A listing missing its end would make held messages look gone.
+        guard result.outputIsComplete else {
+            throw DaemonError(description: "postqueue -j output was still open \(Int(ChildProgram.outputDeadlineSeconds)) s after postqueue exited, so the queue listing may be incomplete; try again")
         }
         let decoder = JSONDecoder()
-        return try result.output.split(separator: UInt8(ascii: "\n")).map { line in
+        return try result.standardOutput.split(separator: UInt8(ascii: "\n")).map { line in
             do {
                 return try decoder.decode(QueueEntry.self, from: Data(line))
             } catch {
@@ -117,12 +119,12 @@ struct HoldQueue {
                                     timeoutSeconds: Self.commandTimeoutSeconds)
         // postsuper writes "postsuper: QUEUEID: removed" and the like to standard error.
         var messages: [String: String] = [:]
-        for line in result.errorText.split(separator: "\n") {
+        for line in result.standardErrorText.split(separator: "\n") {
             for queueID in queueIDs where line.contains(" \(queueID): ") || line.hasPrefix("\(queueID): ") {
                 messages[queueID] = String(line)
             }
         }
-        messages[""] = result.errorText.trimmingCharacters(in: .whitespacesAndNewlines)
+        messages[""] = result.standardErrorText.trimmingCharacters(in: .whitespacesAndNewlines)
         return (result.status, messages)
     }
 
@@ -131,7 +133,7 @@ struct HoldQueue {
         do {
             let result = try runProgram(postqueue, instanceArguments + ["-i", queueID], timeoutSeconds: Self.commandTimeoutSeconds)
             guard result.status == 0 else {
-                return "postqueue -i failed: \(result.errorText.trimmingCharacters(in: .whitespacesAndNewlines))"
+                return "postqueue -i failed: \(result.standardErrorText.trimmingCharacters(in: .whitespacesAndNewlines))"
             }
             return nil
         } catch {
@@ -140,73 +142,18 @@ struct HoldQueue {
     }
 }
 
-/// The exit status and output of a finished program.
-struct ProgramResult {
-    var status: Int32
-    var output: [UInt8]
-    var errorText: String
-}
-
-/// Runs a program to its end, feeding `input` and collecting both outputs (on two threads,
-/// so a child that fills one pipe while we read the other cannot deadlock). Kills it after
-/// `timeoutSeconds`.
-func runProgram(_ path: String, _ arguments: [String], input: [UInt8] = [], timeoutSeconds: Double) throws -> ProgramResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let inputPipe = Pipe()
-    let outputPipe = Pipe()
-    let errorPipe = Pipe()
-    process.standardInput = inputPipe
-    process.standardOutput = outputPipe
-    process.standardError = errorPipe
+/// Runs a Postfix program to its end with the caller's environment, feeding `input` and
+/// keeping all of both outputs, because a cut `postqueue -j` listing would hide messages.
+/// Kills it after `timeoutSeconds`. Throws `DaemonError`.
+func runProgram(_ path: String, _ arguments: [String], input: [UInt8] = [], timeoutSeconds: Double) throws -> ChildProgram.Result {
     do {
-        try process.run()
-    } catch {
-        throw DaemonError(description: "cannot run \(path): \(error.localizedDescription)")
-    }
-
-    let errorData = Mutex(Data())
-    let errorDone = DispatchSemaphore(value: 0)
-    let errorHandle = errorPipe.fileHandleForReading
-    Thread {
-        let data = errorHandle.readDataToEndOfFile()
-        errorData.withLock { $0 = data }
-        errorDone.signal()
-    }.start()
-
-    let pid = process.processIdentifier
-    let finished = DispatchSemaphore(value: 0)
-    let timedOut = Mutex(false)
-    Thread {
-        if finished.wait(timeout: .now() + timeoutSeconds) == .timedOut {
-            timedOut.withLock { $0 = true }
-            kill(pid, SIGKILL)
-        }
-    }.start()
-
-    // A program that exits without reading its input closes the pipe. With SIGPIPE ignored
-    // the write then fails with EPIPE, which is harmless because the exit status shows what happened.
-    signal(SIGPIPE, SIG_IGN)
-    let inputDescriptor = inputPipe.fileHandleForWriting.fileDescriptor
-    var offset = 0
-    while offset < input.count {
-        let written = input[offset...].withUnsafeBytes { Glibc.write(inputDescriptor, $0.baseAddress, $0.count) }
-        if written < 0 && errno == EINTR { continue }
-        if written <= 0 { break }
-        offset += written
-    }
-    try? inputPipe.fileHandleForWriting.close()
-
-    let output = outputPipe.fileHandleForReading.readDataToEndOfFile()
-    errorDone.wait()
-    process.waitUntilExit()
-    finished.signal()
-    if timedOut.withLock({ $0 }) {
+        return try ChildProgram.run(path, arguments, environment: nil, input: input,
+                                    timeoutSeconds: timeoutSeconds, maximumOutputBytes: .max)
+    } catch ChildProgramError.launchFailed(_, let reason) {
+        throw DaemonError(description: "cannot run \(path): \(reason)")
+    } catch ChildProgramError.timedOut {
         throw DaemonError(description: "\(path) \(arguments.joined(separator: " ")) did not finish within \(Int(timeoutSeconds)) s")
     }
-    return ProgramResult(status: process.terminationStatus, output: [UInt8](output),
-                         errorText: String(decoding: errorData.withLock { $0 }, as: UTF8.self))
 }
 
 /// Finds a Postfix program in the directories Debian installs it to, then in $PATH.

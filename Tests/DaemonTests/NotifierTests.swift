@@ -220,12 +220,6 @@ final class NotifierTests: XCTestCase {
         XCTAssertEqual(notifier.health.lastFailure?.contains("pager down"), true)
     }
 
-    func testFailureDetailIsBounded() {
-        let detail = ChildProgram.Result.detail(of: Array(String(repeating: "x", count: 1000).utf8))
-        XCTAssertLessThanOrEqual(detail.utf8.count, ChildProgram.Result.maximumDetailBytes + 3)
-        XCTAssertEqual(ChildProgram.Result.detail(of: Array("\n\n  \n".utf8)), "")
-    }
-
     func testNoticesAreCountedInMetricsAndHealth() throws {
         let metrics = DaemonMetrics(startTime: Date(), version: "test")
         let (fixture, notifier) = try makeFixture(command: ["/bin/sh", "-c", "exit 1"], metrics: metrics)

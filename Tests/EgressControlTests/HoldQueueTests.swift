@@ -104,4 +104,38 @@ final class HoldQueueTests: XCTestCase {
         XCTAssertTrue(outcomes.first?.detail?.contains("reserved for the superuser") ?? false, String(describing: outcomes.first?.detail))
         XCTAssertFalse(outcomes[0].endsRecord)
     }
+
+    func testListingStillOpenAfterExitIsRejected() throws {
+        let (_, directory) = try standInPrograms(queue: [QueueEntry(queueName: "hold", queueID: "A1", sender: "alice@shop.example")])
+        // A postqueue that leaves a process holding its standard output (and nothing above 2).
+        let postqueue = directory + "/postqueue-lingering"
+        let script = """
+            #!/bin/bash
+            linger() {
+              for fd in /proc/$BASHPID/fd/*; do n=${fd##*/}; if [ "$n" -gt 2 ]; then eval "exec $n>&-" 2>/dev/null; fi; done
+              exec sleep 5
+            }
+            linger &
+            cat \(directory)/queue.jsonl
+
+            """
+        try script.write(toFile: postqueue, atomically: true, encoding: .utf8)
+        chmod(postqueue, 0o755)
+        let holdQueue = HoldQueue(postqueue: postqueue, postsuper: directory + "/postsuper", configDirectory: nil)
+        XCTAssertThrowsError(try holdQueue.entries()) { error in
+            XCTAssertTrue("\(error)".contains("the queue listing may be incomplete"), "\(error)")
+        }
+    }
+
+    func testProgramErrorsKeepTheirWording() {
+        XCTAssertThrowsError(try runProgram("/bin/sleep", ["30"], timeoutSeconds: 1)) { error in
+            XCTAssertTrue(error is DaemonError, "\(type(of: error))")
+            XCTAssertEqual("\(error)", "/bin/sleep 30 did not finish within 1 s")
+        }
+        let missing = NSTemporaryDirectory() + "egress-no-such-postqueue-\(UUID().uuidString.prefix(8))"
+        XCTAssertThrowsError(try runProgram(missing, ["-j"], timeoutSeconds: 30)) { error in
+            XCTAssertTrue(error is DaemonError, "\(type(of: error))")
+            XCTAssertTrue("\(error)".hasPrefix("cannot run \(missing): "), "\(error)")
+        }
+    }
 }
