@@ -38,38 +38,24 @@ public final class HeldMessageStore: Sendable {
         let path = (directory as NSString).appendingPathComponent(Self.fileName)
         self.path = path
         self.maximumMessages = maximumMessages
-        let database = try SQLiteDatabase(path: path)
-        try Self.prepare(database)
+        let database = try SQLiteDatabase.openStore(path: path, schema: Self.schema, version: Self.schemaVersion,
+                                                    busyTimeoutMilliseconds: LimitStore.defaultBusyTimeoutMilliseconds)
         self.database = Mutex(database)
     }
 
-    private static func prepare(_ database: SQLiteDatabase) throws {
-        let mode = try database.singleText("PRAGMA journal_mode=WAL")
-        guard mode?.lowercased() == "wal" else {
-            throw StateStoreError(path: database.path, operation: "switch to WAL mode", code: 0,
-                                  message: "SQLite kept journal mode '\(mode ?? "unknown")'")
-        }
-        try database.execute("""
-            PRAGMA synchronous=FULL;
-            PRAGMA busy_timeout=\(LimitStore.defaultBusyTimeoutMilliseconds);
-            PRAGMA foreign_keys=ON;
-            CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS held_messages (
-                queue_id TEXT PRIMARY KEY, held_at REAL NOT NULL, sender TEXT NOT NULL,
-                recipients INTEGER NOT NULL, reason TEXT NOT NULL, identity TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS held_keys (
-                key TEXT NOT NULL,
-                queue_id TEXT NOT NULL REFERENCES held_messages (queue_id) ON DELETE CASCADE,
-                PRIMARY KEY (key, queue_id)) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS held_keys_by_queue_id ON held_keys (queue_id);
-            INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', '\(schemaVersion)');
-            """, operation: "create the tables")
-        let version = try database.singleText("SELECT value FROM meta WHERE name = 'schema'")
-        guard version == schemaVersion else {
-            throw StateStoreError(path: database.path, operation: "open", code: 0,
-                                  message: "the database has schema version \(version ?? "none"), this program needs \(schemaVersion); move the file away to start afresh")
-        }
-    }
+    /// The key rows of a message go with it (ON DELETE CASCADE), which needs foreign_keys
+    /// on for each connection.
+    private static let schema = """
+        PRAGMA foreign_keys=ON;
+        CREATE TABLE IF NOT EXISTS held_messages (
+            queue_id TEXT PRIMARY KEY, held_at REAL NOT NULL, sender TEXT NOT NULL,
+            recipients INTEGER NOT NULL, reason TEXT NOT NULL, identity TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS held_keys (
+            key TEXT NOT NULL,
+            queue_id TEXT NOT NULL REFERENCES held_messages (queue_id) ON DELETE CASCADE,
+            PRIMARY KEY (key, queue_id)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS held_keys_by_queue_id ON held_keys (queue_id);
+        """
 
     /// Records a held message under every key of its identity, replacing an earlier record
     /// of the same queue ID (Postfix reused the ID, so the earlier message has left the queue).

@@ -68,42 +68,29 @@ final class LimitStore: Sendable {
     init(directory: String, busyTimeoutMilliseconds: Int = defaultBusyTimeoutMilliseconds) throws {
         let path = (directory as NSString).appendingPathComponent(Self.fileName)
         self.path = path
-        let database = try SQLiteDatabase(path: path)
-        try Self.prepare(database, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+        let database = try SQLiteDatabase.openStore(path: path, schema: Self.schema, version: Self.schemaVersion,
+                                                    busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+        try Self.addAdminUIDColumn(database)
         self.database = Mutex(database)
     }
 
-    private static func prepare(_ database: SQLiteDatabase, busyTimeoutMilliseconds: Int) throws {
-        let mode = try database.singleText("PRAGMA journal_mode=WAL")
-        guard mode?.lowercased() == "wal" else {
-            throw StateStoreError(path: database.path, operation: "switch to WAL mode", code: 0,
-                                  message: "SQLite kept journal mode '\(mode ?? "unknown")'")
-        }
-        try database.execute("""
-            PRAGMA synchronous=FULL;
-            PRAGMA busy_timeout=\(busyTimeoutMilliseconds);
-            CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS counters (
-                tbl TEXT NOT NULL, key TEXT NOT NULL, latest INTEGER NOT NULL, counts BLOB NOT NULL,
-                PRIMARY KEY (tbl, key)) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS trips (
-                rule TEXT NOT NULL, key TEXT NOT NULL, period INTEGER NOT NULL, times BLOB NOT NULL,
-                PRIMARY KEY (rule, key)) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS suspensions (
-                key TEXT PRIMARY KEY, reason TEXT NOT NULL, since REAL NOT NULL, rule TEXT) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS campaigns (
-                fingerprint INTEGER PRIMARY KEY, window_start REAL NOT NULL, recipients INTEGER NOT NULL,
-                senders BLOB NOT NULL);
-            CREATE TABLE IF NOT EXISTS subject_counts (
-                key INTEGER PRIMARY KEY, window_start REAL NOT NULL, count INTEGER NOT NULL);
-            INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', '\(schemaVersion)');
-            """, operation: "create the tables")
-        let version = try database.singleText("SELECT value FROM meta WHERE name = 'schema'")
-        guard version == schemaVersion else {
-            throw StateStoreError(path: database.path, operation: "open", code: 0,
-                                  message: "the database has schema version \(version ?? "none"), this program needs \(schemaVersion); move the file away to start afresh")
-        }
+    private static let schema = """
+        CREATE TABLE IF NOT EXISTS counters (
+            tbl TEXT NOT NULL, key TEXT NOT NULL, latest INTEGER NOT NULL, counts BLOB NOT NULL,
+            PRIMARY KEY (tbl, key)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS trips (
+            rule TEXT NOT NULL, key TEXT NOT NULL, period INTEGER NOT NULL, times BLOB NOT NULL,
+            PRIMARY KEY (rule, key)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS suspensions (
+            key TEXT PRIMARY KEY, reason TEXT NOT NULL, since REAL NOT NULL, rule TEXT) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS campaigns (
+            fingerprint INTEGER PRIMARY KEY, window_start REAL NOT NULL, recipients INTEGER NOT NULL,
+            senders BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS subject_counts (
+            key INTEGER PRIMARY KEY, window_start REAL NOT NULL, count INTEGER NOT NULL);
+        """
 
+    private static func addAdminUIDColumn(_ database: SQLiteDatabase) throws {
         // The admin's uid was added to suspensions later. The column is optional and every
         // query names its columns, so older files gain it here without a new schema version.
         if (try? database.prepare("SELECT admin_uid FROM suspensions LIMIT 0")) == nil {

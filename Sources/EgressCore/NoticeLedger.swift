@@ -36,34 +36,18 @@ public final class NoticeLedger: Sendable {
         let path = (directory as NSString).appendingPathComponent(Self.fileName)
         self.path = path
         self.maximumSuspensionEvents = maximumSuspensionEvents
-        let database = try SQLiteDatabase(path: path)
-        try Self.prepare(database)
+        let database = try SQLiteDatabase.openStore(path: path, schema: Self.schema, version: Self.schemaVersion,
+                                                    busyTimeoutMilliseconds: LimitStore.defaultBusyTimeoutMilliseconds)
         self.database = Mutex(database)
     }
 
-    private static func prepare(_ database: SQLiteDatabase) throws {
-        let mode = try database.singleText("PRAGMA journal_mode=WAL")
-        guard mode?.lowercased() == "wal" else {
-            throw StateStoreError(path: database.path, operation: "switch to WAL mode", code: 0,
-                                  message: "SQLite kept journal mode '\(mode ?? "unknown")'")
-        }
-        try database.execute("""
-            PRAGMA synchronous=FULL;
-            PRAGMA busy_timeout=\(LimitStore.defaultBusyTimeoutMilliseconds);
-            CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS notices (
-                kind TEXT NOT NULL, key TEXT NOT NULL, sent_at REAL NOT NULL,
-                PRIMARY KEY (kind, key)) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS notices_by_time ON notices (sent_at);
-            \(SuspensionHistory.createTables)
-            INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', '\(schemaVersion)');
-            """, operation: "create the tables")
-        let version = try database.singleText("SELECT value FROM meta WHERE name = 'schema'")
-        guard version == schemaVersion else {
-            throw StateStoreError(path: database.path, operation: "open", code: 0,
-                                  message: "the database has schema version \(version ?? "none"), this program needs \(schemaVersion); move the file away to start afresh")
-        }
-    }
+    private static let schema = """
+        CREATE TABLE IF NOT EXISTS notices (
+            kind TEXT NOT NULL, key TEXT NOT NULL, sent_at REAL NOT NULL,
+            PRIMARY KEY (kind, key)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS notices_by_time ON notices (sent_at);
+        \(SuspensionHistory.createTables)
+        """
 
     /// Records a notice of `kind` for `key` at `now` and returns true. When one was recorded
     /// less than `periodSeconds` ago, it changes nothing and returns false. A nil period

@@ -58,6 +58,38 @@ final class SQLiteDatabase {
         sqlite3_extended_result_codes(connection, 1)
     }
 
+    /// Opens (creating if needed) a store's database file at `path` and sets it up: WAL mode,
+    /// synchronous=FULL, the busy timeout, a `meta` table with the schema version, and the
+    /// store's own `schema` (CREATE ... IF NOT EXISTS statements and any pragmas it needs),
+    /// run on every open. Throws `StateStoreError`, also for a file whose schema version is
+    /// not `version`, because the stores do not migrate between versions.
+    static func openStore(path: String, schema: String, version: String, busyTimeoutMilliseconds: Int) throws -> SQLiteDatabase {
+        let database = try SQLiteDatabase(path: path)
+
+        // journal_mode returns the mode in force afterwards: the old one when SQLite could
+        // not switch.
+        let mode = try database.singleText("PRAGMA journal_mode=WAL")
+        guard mode?.lowercased() == "wal" else {
+            throw StateStoreError(path: path, operation: "switch to WAL mode", code: 0,
+                                  message: "SQLite kept journal mode '\(mode ?? "unknown")'")
+        }
+
+        try database.execute("""
+            PRAGMA synchronous=FULL;
+            PRAGMA busy_timeout=\(busyTimeoutMilliseconds);
+            CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+            \(schema)
+            INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', '\(version)');
+            """, operation: "create the tables")
+
+        let storedVersion = try database.singleText("SELECT value FROM meta WHERE name = 'schema'")
+        guard storedVersion == version else {
+            throw StateStoreError(path: path, operation: "open", code: 0,
+                                  message: "the database has schema version \(storedVersion ?? "none"), this program needs \(version); move the file away to start afresh")
+        }
+        return database
+    }
+
     deinit {
         // close_v2 defers the close until the last statement is finalized, so the order in
         // which Swift releases statements and the connection does not matter.
