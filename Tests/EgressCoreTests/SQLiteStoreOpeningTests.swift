@@ -8,13 +8,6 @@ import XCTest
 @testable import EgressCore
 
 final class SQLiteStoreOpeningTests: XCTestCase {
-    private func temporaryDirectory() throws -> String {
-        let directory = NSTemporaryDirectory() + "egress-store-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
-        return directory
-    }
-
     /// Each store by its file name, with a function that opens it in a directory.
     private let stores: [(fileName: String, open: (String) throws -> Void)] = [
         (LimitStore.fileName, { _ = try LimitStore(directory: $0) }),
@@ -23,7 +16,7 @@ final class SQLiteStoreOpeningTests: XCTestCase {
     ]
 
     func testNewStoreGetsSettingsAndVersion() throws {
-        let directory = try temporaryDirectory()
+        let directory = try LimitTesting.temporaryDirectory(self)
         let database = try SQLiteDatabase.openStore(path: directory + "/test.sqlite",
                                                     schema: "CREATE TABLE IF NOT EXISTS items (name TEXT);",
                                                     version: "7", busyTimeoutMilliseconds: 1234)
@@ -36,7 +29,7 @@ final class SQLiteStoreOpeningTests: XCTestCase {
 
     func testEachStoreRejectsOtherSchemaVersion() throws {
         for store in stores {
-            let directory = try temporaryDirectory()
+            let directory = try LimitTesting.temporaryDirectory(self)
             let path = directory + "/" + store.fileName
             try store.open(directory)
             try SQLiteDatabase(path: path).execute("UPDATE meta SET value = '99' WHERE name = 'schema'", operation: "test")
