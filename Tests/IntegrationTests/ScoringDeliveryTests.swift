@@ -1,5 +1,5 @@
-// Content scoring as Postfix carries it out: a phishing message is delivered with
-// SpamAssassin's headers, GTUBE over SMTP gets a 5xx reply, and GTUBE submitted locally is
+// Content scoring as Postfix carries it out. A phishing message is delivered with
+// SpamAssassin's headers, and GTUBE over SMTP gets a 5xx reply. GTUBE submitted locally is
 // held instead, because the bounce of a local reject would go to a sender a script can forge.
 // The thresholds are the built-in defaults (tag 5, hold 12, reject 20).
 import XCTest
