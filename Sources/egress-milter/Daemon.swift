@@ -11,8 +11,6 @@ import Glibc
 import Milter
 import Synchronization
 
-let egressMilterVersion = "0.1.0"
-
 enum Daemon {
     static func main(arguments: [String]) -> Int32 {
         // Before any thread exists, so every thread libmilter starts inherits the mask: libmilter

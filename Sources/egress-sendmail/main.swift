@@ -31,6 +31,13 @@ WrapperLog.open()
 signal(SIGPIPE, SIG_IGN)
 
 let arguments = Array(CommandLine.arguments.dropFirst())
+
+// sendmail itself has no --help, so these two alone can only be a person asking the wrapper.
+if arguments == ["--help"] || arguments == ["--version"] {
+    print(arguments == ["--help"] ? wrapperUsage : "egress-sendmail \(egressMilterVersion)")
+    exit(0)
+}
+
 let command = SendmailArguments(arguments)
 let realSendmailPath = environmentValue("EGRESS_REAL_SENDMAIL") ?? defaultRealSendmailPath
 
@@ -75,3 +82,21 @@ if result.removedStampCount > 0 {
 
 // Step 5.
 exit(RealSendmail.run(path: realSendmailPath, arguments: arguments, message: result.message))
+
+var wrapperUsage: String {
+    """
+    Usage: egress-sendmail [sendmail options] [recipient ...]
+
+    A stand-in for sendmail(1), for PHP's sendmail_path:
+        sendmail_path = /usr/sbin/egress-sendmail -t -i
+    It adds an X-Egress-Submitter stamp (uid, account, working directory, script, signed with
+    the key in identity.stamp_key_file) to the message on standard input and runs the real
+    sendmail with the same arguments. Commands that submit nothing (-bp, -bs, -q, -I ...) go
+    to the real sendmail unchanged. Without a usable key the message goes out unstamped.
+
+    Environment: EGRESS_REAL_SENDMAIL (default \(defaultRealSendmailPath)); EGRESS_MILTER_CONFIG
+    (default \(defaultConfigurationPath), ignored when the wrapper runs setgid).
+    Exit status: that of the real sendmail, or 75 when the message could not be handed to it.
+    See egress-sendmail(8).
+    """
+}

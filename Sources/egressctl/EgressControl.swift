@@ -1,6 +1,7 @@
 // Dispatches egressctl's subcommands. Exit status: 0 ok, 1 a finding (an invalid file for
 // check-config, spam for score, a suspended key for show), 2 a usage error, a daemon that
 // cannot be reached, or for score an unreadable or invalid file. `usage` lists each command's.
+import EgressCore
 import Foundation
 
 /// One subcommand: its name, a one-line summary for the command list, and its code.
@@ -74,7 +75,7 @@ enum EgressControl {
             return 0
         }
         if name == "--version" {
-            print("egressctl \(egressControlVersion)")
+            print("egressctl \(egressMilterVersion)")
             return 0
         }
         guard let command = subcommands.first(where: { $0.name == name }) else {
@@ -109,8 +110,6 @@ enum EgressControl {
         return (options, Array(remaining))
     }
 }
-
-let egressControlVersion = "0.1.0"
 
 func printToStandardError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))

@@ -218,6 +218,25 @@ final class SubmissionWrapperTests: XCTestCase {
         }
     }
 
+    func testHelpAndVersionAreAnsweredByTheWrapper() throws {
+        for (argument, expected) in [("--help", "Usage: egress-sendmail"), ("--version", "egress-sendmail \(egressMilterVersion)")] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try wrapperPath())
+            process.arguments = [argument]
+            process.environment = ["PATH": "/usr/bin:/bin", "EGRESS_REAL_SENDMAIL": fakeSendmailPath]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardInput = FileHandle.nullDevice
+            try? FileManager.default.removeItem(atPath: "\(directory)/arguments")
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, 0, argument)
+            XCTAssertTrue(text.hasPrefix(expected), text)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "\(directory)/arguments"), "\(argument) must not reach the real sendmail")
+        }
+    }
+
     func testWrapperReportsMissingRealSendmail() throws {
         let run = try run(["-t"], input: "To: bob@example.net\n\nHi\n",
                           environment: ["EGRESS_REAL_SENDMAIL": directory + "/no-such-sendmail"])
