@@ -129,7 +129,7 @@ public final class CampaignTracker: Sendable {
         /// Entries changed since the last `takeChanges`.
         var changedContents: Set<UInt64> = []
         var changedSubjects: Set<UInt64> = []
-        /// The windows of the latest `record`, so a checkpoint knows which stored entries expired.
+        /// The windows of the latest `record`, from which a checkpoint computes which stored entries expired.
         var window: TimeInterval = 3600
         var subjectWindow: TimeInterval = 600
     }
@@ -203,8 +203,8 @@ public final class CampaignTracker: Sendable {
 
     // MARK: Persistence
 
-    /// Returns the entries changed since the last call, and the times before which stored
-    /// entries have expired, and forgets that they changed.
+    /// Returns the entries changed since the last call and the times before which stored
+    /// entries have expired, then clears the set of changed entries.
     func takeChanges(now: Date) -> CampaignChanges {
         state.withLock { state in
             var changes = CampaignChanges(contentsExpireBefore: now.addingTimeInterval(-state.window),
@@ -264,8 +264,8 @@ struct StoredSubjectCount: Sendable, Equatable {
     var count: Int
 }
 
-/// What a checkpoint writes of the campaign counts: changed entries, and the times before
-/// which stored entries are deleted.
+/// The campaign counts a checkpoint writes: changed entries, and the times before which
+/// stored entries are deleted.
 struct CampaignChanges: Sendable {
     var contents: [StoredCampaign] = []
     var subjects: [StoredSubjectCount] = []

@@ -60,8 +60,8 @@ public struct SenderRule: Sendable, Equatable {
     public var action: Action
     /// Free text for the log and the quarantine reason; never sent to the client or recipients.
     public var reason: String?
-    /// Whether the content score may act on the matching senders' mail. False still scores
-    /// and logs each message, but tags, holds and rejects only by rule and limits.
+    /// Whether the content score may act on the matching senders' mail. With false, each
+    /// message is still scored and logged, but only the rule and the limits decide its action.
     public var scoring = true
 
     public init(match: String, action: Action, reason: String? = nil, scoring: Bool = true) {

@@ -172,9 +172,9 @@ enum Daemon {
         if let account {
             try dropPrivileges(to: account)
         }
-        // A daemon holds no directory: the one it was started from may be unreadable to its
-        // user (root's home is 0700), and the programs it runs, such as sendmail, refuse to
-        // start in such a directory. Every path in the configuration is absolute.
+        // The daemon runs from the root directory, because the one it was started from may be
+        // unreadable to its user (root's home is 0700), and the programs it runs, such as
+        // sendmail, fail to start in such a directory. Every path in the configuration is absolute.
         guard chdir("/") == 0 else {
             throw StartupError(description: "cannot change to the root directory: \(String(cString: strerror(errno)))")
         }

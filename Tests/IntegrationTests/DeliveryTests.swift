@@ -1,7 +1,7 @@
 // Accepted mail on both paths through a real Postfix with egress-milter. A message received
 // over SMTP (smtpd_milters) and one submitted with the local sendmail command (pickup, then
 // cleanup with non_smtpd_milters) must reach the sink with the status header. The daemon must
-// log one decision for each, naming the path. The running daemon holds no working directory.
+// log one decision for each, naming the path. The running daemon's working directory is /.
 import XCTest
 
 final class DeliveryTests: IntegrationTestCase {
