@@ -11,7 +11,7 @@
 //
 // NOTE: Foundation's Process on Linux (swift-corelibs-foundation in Swift 6.3.1) passes the
 // child a socket and takes the child for exited only when every holder has closed it. So a
-// grandchild that keeps all inherited descriptors (`sleep 60 &` in a shell script) holds
+// grandchild that keeps all inherited descriptors (`sleep 60 &` in a shell script) blocks
 // `run` until that grandchild exits, even past the timeout. The output deadline helps only
 // a grandchild that closes its descriptors above 2 and keeps its standard output.
 
@@ -123,8 +123,8 @@ public enum ChildProgram {
             throw ChildProgramError.launchFailed(program: program, reason: error.localizedDescription)
         }
 
-        // Each output is read on its own thread, so a child that fills a pipe while we
-        // write its input cannot deadlock.
+        // Each output is read on its own thread, so a child that fills its output pipe while
+        // this thread writes its input does not block both sides.
         let output = OutputCollector(outputPipe.fileHandleForReading, maximumBytes: maximumOutputBytes)
         let errorOutput = OutputCollector(errorPipe.fileHandleForReading, maximumBytes: maximumOutputBytes)
 

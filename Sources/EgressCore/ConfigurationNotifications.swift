@@ -60,9 +60,9 @@ enum NotificationKeys {
 }
 
 enum NotificationValues {
-    /// Longest run of a sendmail or notification command, in seconds.
+    /// Maximum run time of a sendmail or notification command, in seconds.
     static let maximumTimeoutSeconds = 3600
-    /// Longest address accepted, in bytes (RFC 5321 allows 64 + 1 + 255).
+    /// Maximum length of an address, in bytes (RFC 5321 allows 64 + 1 + 255).
     static let maximumAddressBytes = 320
 
     /// Checks an address given to sendmail: no whitespace, control or list characters, and
@@ -195,7 +195,7 @@ extension ConfigurationDecoder {
 }
 
 extension Configuration {
-    /// The `notifications:` section of `summary()`.
+    /// Returns the lines of the `notifications:` section for `summary()`.
     func notificationsSummary() -> [String] {
         let settings = notifications
         return [

@@ -688,7 +688,7 @@ public struct SummaryReport: Codable, Sendable, Equatable {
     public var sent: Bool
     /// The addresses the mail went to; empty when it was not sent.
     public var recipients: [String]
-    /// Why the mail was not sent, when sending was requested.
+    /// The reason the mail was not sent, when sending was requested.
     public var error: String?
     /// The summary as data; nil when the notifier gave no reply in time.
     public var summary: DailySummary?

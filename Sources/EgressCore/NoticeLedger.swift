@@ -1,7 +1,7 @@
 // The record of notices sent, in `notices.sqlite` under the state directory, so the rule
-// "at most one notice per key and kind within the period" holds across restarts, and a
-// daily summary goes out once per day even when the daemon restarts after sending it. The
-// same file holds the history of suspensions for the summary (SuspensionHistory.swift).
+// "at most one notice per key and kind within the period" still applies after a restart, and
+// a daily summary goes out once per day even when the daemon restarts after sending it. The
+// same file contains the history of suspensions for the summary (SuspensionHistory.swift).
 //
 // A claim is written before the notice is sent: a crash between the two loses that notice
 // rather than sending it twice. A failed send is not retried within the period (the caller

@@ -170,7 +170,7 @@ public struct SenderNotice: Sendable, Equatable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// What the tripped rule's action does to the key's mail until the window has room.
+    /// The effect of the tripped rule's action on the key's mail until the window has room.
     var tripConsequence: String {
         switch tripAction {
         case .tempfail, nil:

@@ -1,5 +1,5 @@
-// How the admin notifications have fared since the daemon started, for `egressctl status`:
-// notices and summaries sent, failed and dropped, and the last failure. Counted in memory by
+// Counts of admin notifications since the daemon started, for `egressctl status`: notices
+// and summaries sent, failed and dropped, and the last failure. Counted in memory by
 // the notifier, so a restart starts at zero. Plain data: it never reads the clock or files.
 
 import Foundation

@@ -5,9 +5,9 @@
 // up to the traffic and no message shows under four levels. A limit trip is counted under
 // the key that tripped, per rule.
 //
-// It is bounded, because every key of every message passes through it: at most
+// It is bounded, because every key of every message passes through it. It keeps at most
 // `subjectsPerKey` subjects of at most `maximumSubjectBytes`, `domainsPerKey` domains,
-// `hoursKept` hourly buckets and `maximumKeys` keys; beyond that the keys idle longest are
+// `hoursKept` hourly buckets and `maximumKeys` keys. Beyond that, the keys idle longest are
 // dropped. Nothing is written to disk, so a restart starts with empty counts (the daily
 // summary says so). Thread-safe: one mutex, held for a dictionary update per key. It never
 // logs and never reads the clock.

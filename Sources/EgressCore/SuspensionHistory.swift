@@ -1,5 +1,5 @@
 // The history of suspensions for the daily summary: when each suspension began, who or
-// what began it and why, and when and by whom it was released. The limiter keeps only the
+// what began it and why, and when it was released and by which admin. The limiter keeps only the
 // suspensions in force, so without this record a key suspended and released within a day,
 // or suspended three times, would be missing from the summary of that day.
 //

@@ -74,8 +74,8 @@ final class DecisionRecorder: Sendable {
     }
 
     /// Counts a decided message in the metrics. `startedAt` is when its MAIL FROM arrived (nil
-    /// when unknown), so the latency runs to this call, at the end of the end-of-message
-    /// step; `bytes` are its header and body bytes.
+    /// when unknown), and the latency runs from there to this call at the end of the
+    /// end-of-message step. `bytes` are its header and body bytes.
     func recordMetrics(facts: MessageFacts, verdict: Verdict, startedAt: ContinuousClock.Instant?, bytes: Int) {
         guard let metrics else { return }
         let seconds = startedAt.map { start in

@@ -5,8 +5,8 @@
 //
 // It needs no daemon and changes nothing. Each message is scored on its own, so the campaign
 // rules, which count traffic across messages, never fire here. A configuration with
-// `scoring.enabled: false` is still scored, with a note, so the admin sees what the rules would
-// give. A file that cannot be read is reported and skipped, and the others are still scored.
+// `scoring.enabled: false` is still scored, with a note, so the admin can check what the
+// rules would give. A file that cannot be read is reported and skipped, and the others are still scored.
 // Exit status 2 on a usage error, an invalid configuration or any unreadable file, else 1
 // when any message reaches its tag threshold, else 0.
 

@@ -340,7 +340,7 @@ final class ContentRulesTests: XCTestCase {
         XCTAssertFalse(withHeader.score().hits.contains { $0.name == BuiltInSymbol.spamPhrases })
     }
 
-    func testScriptPathsInWritableFoldersAreToldFromSitesThatLiveThere() {
+    func testUploadFolderInScriptPath() {
         let table: [(path: String, folder: String?)] = [
             ("/home/alice/public_html/wp-content/uploads/2024/03/x.php", "uploads"),
             ("/home/alice/example.org/wp-content/cache/min.php", "cache"),

@@ -40,7 +40,7 @@ final class LimitStoreTests: XCTestCase {
         XCTAssertNil(try T.send(restored, at: 661).action, "and they leave the window on time")
     }
 
-    func testCampaignCountsSurviveACheckpointAndReopenUntilTheyExpire() throws {
+    func testCampaignCountsSurviveReopen() throws {
         var settings = CampaignSettings()
         settings.windowSeconds = 600
         settings.subjectWindowSeconds = 60

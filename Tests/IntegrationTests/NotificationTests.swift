@@ -118,8 +118,8 @@ final class NotificationTests: IntegrationTestCase {
             environment.daemon.log().components(separatedBy: "suspended local-unverified:").count - 1 >= 2
         }
         XCTAssertTrue(suspendedAgain, "the second suspension was not logged: \(environment.diagnostics())")
-        // Postfix holds a message only after the session returned, and the session queues
-        // the notice before it returns.
+        // Postfix puts a message on hold only after the session returned, and the session
+        // queues the notice before it returns.
         let heldAgain = waitUntil(timeoutSeconds: 60, pollSeconds: 0.2) {
             ((try? environment.postfix.queueEntries()) ?? []).filter { $0.queueName == "hold" }.count >= 2
         }

@@ -58,7 +58,7 @@ final class SendmailDeliveryTests: SendmailTestCase {
 
     func testSMTPListenerIsNotTheLocalPath() throws {
         // The same message over the MSP's listener counts as local, over the SMTP port as
-        // smtp: only the listener's Name= tells the two apart.
+        // smtp: only the listener's Name= distinguishes the two.
         let token = uniqueToken("sendmail-port")
         let sender = "\(token)@shop.example"
         let recipient = "friend@remote.example"

@@ -35,7 +35,8 @@ final class SendmailIdentityTests: SendmailTestCase {
         let wrapperConfiguration = root + "/wrapper.yaml"
         try "identity:\n  stamp_key_file: \(keyPath)\n".write(toFile: wrapperConfiguration, atomically: true, encoding: .utf8)
 
-        // The real sendmail as the wrapper sees it: keeps a copy, then runs the private sendmail.
+        // The program the wrapper runs as the real sendmail: it keeps a copy of the message,
+        // then runs the private sendmail.
         let copyPath = root + "/stamped.eml"
         let (unshare, prefix) = sendmail.tools.invocation([])
         let quotedPrefix = ([unshare] + prefix).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")

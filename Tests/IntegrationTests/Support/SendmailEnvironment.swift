@@ -78,8 +78,8 @@ final class SendmailEnvironment {
         }
     }
 
-    /// The daemon's configuration: the rules of IntegrationEnvironment, and `localDaemonName`
-    /// as the local daemon name, which the MTA gives its MSP-only listener.
+    /// Returns the daemon's configuration: the rules of IntegrationEnvironment, and
+    /// `localDaemonName` as the local daemon name, which the MTA gives its MSP-only listener.
     private func daemonConfiguration() -> String {
         let user = getpwnam("egress-milter") != nil ? "egress-milter" : "nobody"
         return """
@@ -111,7 +111,7 @@ final class SendmailEnvironment {
             """ + additionalSenderRules + additionalDaemonConfiguration
     }
 
-    /// Waits until the sink holds at least `count` messages and no message is queued.
+    /// Waits until the sink contains at least `count` messages and no message is queued.
     func waitForSink(count: Int, timeoutSeconds: Double) -> Bool {
         let arrived = waitUntil(timeoutSeconds: timeoutSeconds, pollSeconds: 0.2) {
             sendmail.sink.fileCount() >= count

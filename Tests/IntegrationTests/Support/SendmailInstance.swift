@@ -5,7 +5,7 @@
 // (MSP) that the `sendmail` command runs for local mail.
 //
 // The MTA listens on two loopback ports: the SMTP port that tests talk to, and a second one
-// named `localDaemonName` that only the MSP uses, so the milter sees local mail with that
+// named `localDaemonName` that only the MSP uses, so the milter gets local mail with that
 // `{daemon_name}`. Everything is relayed to a smtp-sink on a third loopback port.
 //
 // It must never touch the host's mail setup: every command gets `-C` with a generated file,
@@ -121,7 +121,7 @@ final class SendmailInstance {
     }
 
     /// Writes and compiles both configurations, starts the sink and the MTA daemon, and waits
-    /// until the daemon answers on its SMTP port.
+    /// until the daemon accepts connections on its SMTP port.
     func start() throws {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         chmod(root, 0o755)
